@@ -1,0 +1,70 @@
+# The Makefile is the project's public interface: every command in README.md is a target here.
+# `make help` lists them.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# Folder laid out like the project's data mirror (poly/, fsdd/); empty means download.
+export DATA_MIRROR ?=
+# Hydra output folder for runs.
+OUTPUTS ?= outputs
+
+.DEFAULT_GOAL := help
+.PHONY: help install lock test data smoke table1 bench reproduce reproduce-quick reports samples tensorboard lint format clean
+
+help: ## List the targets with one line each
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv/ and install the project with the pinned versions of requirements.lock
+
+lock: ## Re-pin requirements.lock from the current .venv (after changing pyproject.toml)
+	$(PY) -m pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
+
+test: install ## Run the test suite (fast tests plus real-data tests read from DATA_MIRROR)
+	$(PY) -m pytest -q
+
+data: install ## Fetch, verify (SHA-256) and preprocess every data set into data/
+	$(PY) -m gru_repro.data.fetch --all
+
+smoke: install ## Train all three units for a few epochs on JSB Chorales (< 2 minutes)
+	$(PY) scripts/smoke.py
+
+table1: install ## Write results/table1.md (parameter counts, paper beside ours)
+	$(PY) scripts/table1.py
+
+bench: install ## Speed of our units vs torch.nn (writes results/bench.md, results/bench.json)
+	$(PY) scripts/bench.py
+
+reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figure 3 (days of CPU)
+	$(PY) scripts/reproduce.py --protocol full
+
+reproduce-quick: install data table1 ## Reduced protocol on real data (~15 minutes on 2 cores)
+	$(PY) scripts/reproduce.py --protocol quick
+
+reports: install ## Rebuild results/ tables and figures from finished runs
+	$(PY) scripts/make_reports.py
+
+samples: install ## Write MIDI/WAV samples from the best runs into results/samples/
+	$(PY) scripts/make_samples.py
+
+tensorboard: install ## Open TensorBoard on the run outputs
+	$(VENV)/bin/tensorboard --logdir $(OUTPUTS)
+
+lint: install ## Check formatting and lint with ruff
+	$(VENV)/bin/ruff check src scripts tests
+	$(VENV)/bin/ruff format --check src scripts tests
+
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff format src scripts tests
+	$(VENV)/bin/ruff check --fix src scripts tests
+
+clean: ## Remove caches (keeps data/ and outputs/)
+	rm -rf .pytest_cache .ruff_cache $(shell find src tests scripts -name __pycache__)
