@@ -1,0 +1,325 @@
+"""The training loop, top to bottom: setup (all config errors surface here), epochs of noisy
+updates with clipping, validation with early stopping, checkpoints, and the final evaluation
+of train / valid / test at the best checkpoint.
+
+    trainer = Trainer(splits, run_dir=..., seed=1, model_options={"unit": "gru", ...},
+                      optim_options={"name": "rmsprop", "lr": 1e-3, ...},
+                      settings=TrainerSettings(), run_info={"dataset": "jsb"}, config={...})
+    metrics = trainer.fit()     # the dict written to metrics.json
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from gru_repro.data import DataSplits, make_batches
+from gru_repro.models import build_model
+from gru_repro.training import run_files
+from gru_repro.training.checkpoint import atomic_torch_save, load_checkpoint, seed_everything
+from gru_repro.training.early_stopping import EarlyStopping
+from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
+from gru_repro.training.optim import build_optimizer, build_scheduler
+from gru_repro.training.resume_state import RunState, changed_keys, plain_data
+from gru_repro.training.settings import TrainerSettings
+from gru_repro.training.weight_noise import WeightNoise
+
+log = logging.getLogger(__name__)
+
+# Offsets of the run's generators from its seed, so that model init, shuffling, weight noise and
+# evaluation noise draw independent streams.
+SHUFFLE_SEED_OFFSET, NOISE_SEED_OFFSET, EVAL_NOISE_SEED_OFFSET = 1, 2, 3
+
+
+class Trainer:
+    def __init__(
+        self,
+        splits: DataSplits,
+        *,
+        run_dir: str | Path,
+        seed: int,
+        model_options: dict,
+        optim_options: dict,
+        settings: TrainerSettings,
+        run_info: dict | None = None,
+        config: dict | None = None,
+    ) -> None:
+        self.splits, self.seed, self.settings = splits, int(seed), settings
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.config = plain_data(config or {})
+        self.model_options = dict(model_options)
+        self.optim_options = dict(optim_options)
+        if settings.sample_every > 0:  # fail now, not after hours of training
+            importlib.import_module("gru_repro.sampling.tensorboard")
+
+        seed_everything(self.seed)
+        self.model = build_model(
+            input_size=splits.input_size, output_size=splits.output_size, **self.model_options
+        ).to(settings.device)
+        self.optimizer = build_optimizer(self.model.parameters(), **self.optim_options)
+        self.updates_per_epoch = math.ceil(len(splits.train) / settings.batch_size)
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            schedule=self.optim_options.get("schedule", "constant"),
+            total_updates=settings.max_epochs * self.updates_per_epoch,
+            final_lr_fraction=self.optim_options.get("final_lr_fraction", 0.01),
+        )
+        self.stopper = EarlyStopping(settings.patience, settings.min_delta)
+        self.noise = WeightNoise(
+            self.model,
+            std=settings.weight_noise,
+            seed=self.seed + NOISE_SEED_OFFSET,
+            include_head=settings.weight_noise_head,
+        )
+        self.shuffle_generator = torch.Generator().manual_seed(self.seed + SHUFFLE_SEED_OFFSET)
+        self.state = RunState()
+        self.eval_batches = {
+            name: [
+                b.to(settings.device)
+                for b in make_batches(
+                    getattr(splits, name), settings.eval_batch_size, shuffle=False
+                )
+            ]
+            for name in ("train", "valid", "test")
+        }
+        self.info = {
+            **(run_info or {}),
+            "unit": self.model_options.get("unit"),
+            "hidden_size": getattr(self.model.rnn, "hidden_size", None),
+            "n_params_recurrent": sum(p.numel() for p in self.model.rnn.parameters()),
+            "n_params_total": sum(p.numel() for p in self.model.parameters()),
+            "lr": self.optim_options["lr"],
+            "optim": self.optim_options["name"],
+            "seed": self.seed,
+            "batch_size": settings.batch_size,
+            "max_epochs": settings.max_epochs,
+            "weight_noise": settings.weight_noise,
+            "git_commit": run_files.git_commit(),
+            "nll_convention": NLL_CONVENTION,
+        }
+        last = self.ckpt_dir / "last.pt"
+        if settings.resume and not settings.force and last.is_file():
+            self._load_last(load_checkpoint(last))
+
+    # ----------------------------------------------------------------------------- the loop
+    def fit(self) -> dict:
+        s, st = self.settings, self.state
+        t0 = time.perf_counter() - st.wall_seconds
+        if st.tb_start_walltime is None:
+            st.tb_start_walltime = time.time()
+        if (
+            st.epoch == 0 and st.initial_valid_nll is None
+        ):  # a fresh start (or trainer.force): no stale checkpoint may survive
+            for name in ("best.pt", "last.pt"):
+                (self.ckpt_dir / name).unlink(missing_ok=True)
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=st.updates)
+        self._write_metrics(status="running")
+
+        if st.epoch == 0 and st.initial_valid_nll is None:
+            self._evaluate_epoch(epoch=0, train_nll=self._eval("train").frame, t0=t0)
+        while (
+            st.diverged_epoch is None and st.epoch < s.max_epochs and not self.stopper.should_stop
+        ):
+            epoch = st.epoch + 1
+            train_nll = self._train_epoch(epoch, t0)
+            if train_nll is None:
+                break  # diverged inside the epoch; recorded in state
+            if s.eval_train:
+                train_nll = self._eval("train").frame
+            if epoch % s.eval_every == 0 or epoch == s.max_epochs:
+                self._evaluate_epoch(epoch, train_nll, t0)
+            else:
+                self._end_epoch(epoch, train_nll, None, t0, new_best=False)
+        return self._finish(t0)
+
+    def _train_epoch(self, epoch: int, t0: float) -> float | None:
+        s, st = self.settings, self.state
+        self.model.train()
+        batches = make_batches(
+            self.splits.train,
+            s.batch_size,
+            shuffle=True,
+            generator=self.shuffle_generator,
+            bucket=s.bucket,
+        )
+        totals = NLLTotals()
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not s.progress)
+        for batch in bar:
+            batch = batch.to(s.device)
+            step_nll = self.noise.step_nll(batch)  # (T, B) nats at noisy weights
+            loss = batch_loss(step_nll, batch.mask)
+            if not torch.isfinite(loss):
+                return self._diverge(epoch, f"non-finite training loss at update {st.updates + 1}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_grad_norm)
+            )
+            if not math.isfinite(grad_norm):
+                return self._diverge(epoch, f"non-finite gradient norm at update {st.updates + 1}")
+            self.optimizer.step()
+            self.scheduler.step()
+            st.updates += 1
+            totals.add(step_nll, batch.lengths)
+            if st.updates % s.log_every == 0:
+                walltime = st.tb_start_walltime + time.perf_counter() - t0
+                self.writer.add_scalar("train/grad_norm", grad_norm, st.updates, walltime)
+                self.writer.add_scalar(
+                    "train/lr", self.scheduler.get_last_lr()[0], st.updates, walltime
+                )
+            bar.set_postfix(nll=f"{loss.item():.3f}", gnorm=f"{grad_norm:.2f}")
+        return totals.frame  # running mean over the epoch, at the noisy weights
+
+    def _evaluate_epoch(self, epoch: int, train_nll: float, t0: float) -> None:
+        st = self.state
+        valid_nll = self._eval("valid").frame
+        if st.initial_valid_nll is None:
+            st.initial_valid_nll = valid_nll
+        limit = self.settings.diverge_factor * st.initial_valid_nll
+        if not math.isfinite(valid_nll) or valid_nll > limit or train_nll > limit:
+            self._diverge(
+                epoch,
+                f"NLL exploded (train {train_nll:.4g}, valid {valid_nll:.4g} "
+                f"> {self.settings.diverge_factor} x initial {limit:.4g})",
+            )
+            return
+        new_best = epoch > 0 and self.stopper.update(valid_nll, epoch)
+        self._end_epoch(epoch, train_nll, valid_nll, t0, new_best)
+
+    def _end_epoch(self, epoch, train_nll, valid_nll, t0, new_best: bool) -> None:
+        st = self.state
+        st.epoch = epoch
+        st.wall_seconds = time.perf_counter() - t0
+        walltime = st.tb_start_walltime + st.wall_seconds
+        st.history.append(
+            {
+                "epoch": epoch,
+                "updates": st.updates,
+                "wall_seconds": st.wall_seconds,
+                "train_nll": train_nll,
+                "valid_nll": valid_nll,
+            }
+        )
+        self.writer.add_scalar("train/nll", train_nll, st.updates, walltime)
+        if valid_nll is not None:
+            self.writer.add_scalar("valid/nll", valid_nll, st.updates, walltime)
+        log.info(
+            "epoch %d  updates %d  train %.4f  valid %s  %.1fs",
+            epoch,
+            st.updates,
+            train_nll,
+            "-" if valid_nll is None else f"{valid_nll:.4f}",
+            st.wall_seconds,
+        )
+        if self.settings.sample_every and epoch and epoch % self.settings.sample_every == 0:
+            sampling = importlib.import_module("gru_repro.sampling.tensorboard")
+            sampling.log_samples(self.writer, self.model, self.splits.info, st.updates)
+        self.writer.flush()
+        # best before last: a kill between the two re-runs this epoch and rewrites best.pt
+        if new_best:
+            atomic_torch_save(self._bundle(epoch), self.ckpt_dir / "best.pt")
+        atomic_torch_save(self._bundle(epoch, resume=True), self.ckpt_dir / "last.pt")
+        run_files.write_curves(self.run_dir, st.history)
+
+    def _diverge(self, epoch: int, reason: str) -> None:
+        log.warning("run diverged in epoch %d: %s", epoch, reason)
+        self.state.diverged_epoch, self.state.diverged_reason = epoch, reason
+        return None
+
+    def _finish(self, t0: float) -> dict:
+        st = self.state
+        if st.diverged_epoch is not None:
+            status = "diverged"
+        elif self.stopper.should_stop:
+            status = "early_stopped"
+        else:
+            status = "completed"
+        best = self.ckpt_dir / "best.pt"
+        finals: dict = {}
+        if best.is_file():  # restore the best weights: every reported NLL is measured there
+            self.model.load_state_dict(load_checkpoint(best)["model"])
+            for split in ("train", "valid", "test"):
+                finals.update(self._eval(split).as_dict(split))
+        st.wall_seconds = time.perf_counter() - t0
+        metrics = self._write_metrics(status=status, **finals)
+        log_step = st.updates
+        run_files.log_hparams(
+            self.writer,
+            {k: v for k, v in self.info.items() if k != "nll_convention"},
+            {f"hparam/{k}": v for k, v in finals.items() if k.endswith("_nll")},
+            log_step,
+        )
+        self.writer.close()
+        log.info(
+            "%s after %d epochs: train %s valid %s test %s",
+            status,
+            st.epoch,
+            *(f"{finals.get(f'{s}_nll', math.nan):.4f}" for s in ("train", "valid", "test")),
+        )
+        return metrics
+
+    # ----------------------------------------------------------------------------- helpers
+    def _eval(self, split: str) -> NLLTotals:
+        fn = None
+        if self.settings.eval_with_noise and self.noise.active:
+            # a fresh, fixed stream per evaluation: deterministic, and leaves training's untouched
+            gen = torch.Generator().manual_seed(self.seed + EVAL_NOISE_SEED_OFFSET)
+            fn = lambda batch: self.noise.step_nll(batch, generator=gen)  # noqa: E731
+        return evaluate(self.model, self.eval_batches[split], step_nll_fn=fn)
+
+    def _write_metrics(self, *, status: str, **extra) -> dict:
+        st = self.state
+        metrics = {
+            **self.info,
+            "status": status,
+            "epochs": st.epoch,
+            "updates": st.updates,
+            "wall_seconds": st.wall_seconds,
+            "best_epoch": self.stopper.best_epoch or None,
+            "best_valid_nll_seen": self.stopper.best,
+            "diverged_epoch": st.diverged_epoch,
+            "diverged_reason": st.diverged_reason,
+            **extra,
+        }
+        run_files.write_metrics(self.run_dir, metrics)
+        return metrics
+
+    def _bundle(self, epoch: int, resume: bool = False) -> dict:
+        bundle = {
+            "model": self.model.state_dict(),
+            "config": self.config,
+            "model_options": plain_data(self.model_options),
+            "input_size": self.splits.input_size,
+            "output_size": self.splits.output_size,
+            "data_info": plain_data(self.splits.info),
+            "epoch": epoch,
+            "updates": self.state.updates,
+            "seed": self.seed,
+        }
+        if resume:
+            bundle.update(self.state.capture(self))
+        return bundle
+
+    def _load_last(self, bundle: dict) -> None:
+        changed = changed_keys(bundle.get("config", {}), self.config)
+        if changed:
+            log.warning(
+                "resuming with a changed config (%s): results may differ from an uninterrupted run",
+                ", ".join(changed),
+            )
+        self.model.load_state_dict(bundle["model"])
+        self.state.restore(self, bundle)
+        log.info(
+            "resumed from %s at epoch %d (%d updates)",
+            self.ckpt_dir / "last.pt",
+            self.state.epoch,
+            self.state.updates,
+        )

@@ -1,0 +1,88 @@
+"""Negative log-likelihood per time step in nats, under three stated averaging conventions.
+
+For a split of N sequences, sequence n with ``L_n`` predicted steps (music: frames 2..T_n are
+predicted from frames 1..T_n-1, so ``L_n = T_n - 1``) and per-step NLL ``l_{n,t}`` (summed over
+the output dimensions, e.g. the 88 notes):
+
+- ``frame`` (the headline number, the convention of later work such as Bai et al. 2018):
+  ``sum_{n,t} l_{n,t} / sum_n L_n`` -- frame-weighted over predicted frames.
+- ``seqavg``: ``mean_n (sum_t l_{n,t} / L_n)`` -- per sequence, then over sequences.
+- ``allframes``: ``sum_{n,t} l_{n,t} / sum_n (L_n + 1)`` -- divided by all frames of the split
+  including each sequence's first, unpredicted frame (for speech: one more step per sequence).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+NLL_CONVENTION = "nats per predicted step, frame-weighted over frames 2..T (sum over outputs)"
+
+
+@dataclass
+class NLLTotals:
+    """Running sums from which the three conventions are computed."""
+
+    total: float = 0.0  # sum of per-step NLL, nats
+    steps: int = 0  # predicted steps
+    sequences: int = 0
+    seq_mean_sum: float = 0.0  # sum over sequences of their mean per-step NLL
+
+    def add(self, step_nll: Tensor, lengths: Tensor) -> None:
+        """Add one batch: ``step_nll`` (T, B) nats, 0 where padded; ``lengths`` (B,) steps."""
+        per_seq = step_nll.detach().double().sum(dim=0)  # (B,)
+        lengths_f = lengths.to(per_seq)
+        self.total += float(per_seq.sum())
+        self.steps += int(lengths.sum())
+        self.sequences += int(lengths.numel())
+        self.seq_mean_sum += float((per_seq / lengths_f.clamp(min=1)).sum())
+
+    @property
+    def frame(self) -> float:
+        return self.total / self.steps if self.steps else math.nan
+
+    @property
+    def seqavg(self) -> float:
+        return self.seq_mean_sum / self.sequences if self.sequences else math.nan
+
+    @property
+    def allframes(self) -> float:
+        frames = self.steps + self.sequences
+        return self.total / frames if frames else math.nan
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        """``{prefix}_nll``, ``{prefix}_nll_seqavg``, ``{prefix}_nll_allframes``."""
+        return {
+            f"{prefix}_nll": self.frame,
+            f"{prefix}_nll_seqavg": self.seqavg,
+            f"{prefix}_nll_allframes": self.allframes,
+        }
+
+
+def batch_loss(step_nll: Tensor, mask: Tensor) -> Tensor:
+    """Training loss of one update: mean per-step NLL over the batch's predicted steps (nats).
+
+    Frame-weighted within the batch, matching the headline metric.
+    """
+    return step_nll.sum() / mask.sum().clamp(min=1)
+
+
+@torch.no_grad()
+def evaluate(model, batches, *, step_nll_fn=None) -> NLLTotals:
+    """NLL totals of ``model`` over ``batches`` (each sequence whole from a zero state).
+
+    ``step_nll_fn(batch)`` overrides ``model.step_nll`` (used to evaluate with weight noise).
+    """
+    was_training = model.training
+    model.eval()
+    totals = NLLTotals()
+    fn = step_nll_fn or model.step_nll
+    try:
+        for batch in batches:
+            totals.add(fn(batch), batch.lengths)
+    finally:
+        model.train(was_training)
+    return totals

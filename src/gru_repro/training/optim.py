@@ -1,0 +1,136 @@
+"""Optimizers and learning-rate schedules: the paper's plain RMSProp and the released code's form.
+
+The paper only says "RMSProp" with a learning rate picked out of exp(U(-12, -6)). Two forms:
+
+- ``rmsprop``: ``torch.optim.RMSprop`` with every knob passed explicitly from the config.
+- ``rmsprop_released``: the first author's released code (librnn, ``RMSPropMomentum``), which
+  ``torch.optim.RMSprop`` cannot express because it divides by ``max(rms, floor)`` instead of
+  ``sqrt(avg) + eps``::
+
+      avg_t = decay * avg_{t-1} + (1 - decay) * g_t**2
+      v_t   = momentum * v_{t-1} - lr * g_t / max(sqrt(avg_t), floor)
+      p_t   = p_{t-1} + v_t
+
+  with momentum 0.9, decay 0.95, floor 0.01, and the learning rate decayed linearly to 1%
+  over the epoch budget (``torch.optim.lr_scheduler.LinearLR``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LinearLR, LRScheduler
+
+OPTIMIZERS = ("rmsprop", "rmsprop_released")
+SCHEDULES = ("constant", "linear")
+
+
+class FlooredRMSprop(Optimizer):
+    """RMSProp with momentum that divides by ``max(rms, rms_floor)`` (librnn's form, see above).
+
+    Hand-written because ``torch.optim.RMSprop`` adds ``eps`` to the rms instead of flooring it,
+    and applies momentum to the normalised step in a different place.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-3,
+        decay: float = 0.95,
+        momentum: float = 0.9,
+        rms_floor: float = 0.01,
+    ) -> None:
+        if lr <= 0:
+            raise ValueError(f"optim.lr must be > 0, got {lr}")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"optim.decay must be in [0, 1), got {decay}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"optim.momentum must be in [0, 1), got {momentum}")
+        if rms_floor <= 0:
+            raise ValueError(f"optim.rms_floor must be > 0, got {rms_floor}")
+        defaults = {"lr": lr, "decay": decay, "momentum": momentum, "rms_floor": rms_floor}
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102 - same contract as torch.optim.Optimizer.step
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.zeros_like(p)
+                    state["velocity"] = torch.zeros_like(p)
+                square_avg, velocity = state["square_avg"], state["velocity"]
+                square_avg.mul_(group["decay"]).addcmul_(p.grad, p.grad, value=1 - group["decay"])
+                rms = square_avg.sqrt().clamp_(min=group["rms_floor"])
+                velocity.mul_(group["momentum"]).addcdiv_(p.grad, rms, value=-group["lr"])
+                p.add_(velocity)
+        return loss
+
+
+def build_optimizer(
+    params: Iterable[Tensor],
+    *,
+    name: str,
+    lr: float,
+    alpha: float = 0.95,
+    eps: float = 1e-6,
+    momentum: float = 0.0,
+    centered: bool = False,
+    weight_decay: float = 0.0,
+    decay: float = 0.95,
+    rms_floor: float = 0.01,
+    schedule: str = "constant",
+    final_lr_fraction: float = 1.0,
+) -> Optimizer:
+    """The optimizer named ``name`` (one of ``OPTIMIZERS``) with the config's knobs.
+
+    ``schedule`` and ``final_lr_fraction`` belong to ``build_scheduler`` and are accepted here
+    so that the whole ``optim`` config can be passed; an unknown key is a TypeError.
+    """
+    del schedule, final_lr_fraction
+    if lr <= 0:
+        raise ValueError(f"optim.lr must be > 0, got {lr}")
+    if name == "rmsprop":
+        return torch.optim.RMSprop(
+            params,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            momentum=momentum,
+            centered=centered,
+            weight_decay=weight_decay,
+        )
+    if name == "rmsprop_released":
+        return FlooredRMSprop(params, lr=lr, decay=decay, momentum=momentum, rms_floor=rms_floor)
+    raise ValueError(f"unknown optim.name {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+
+
+def build_scheduler(
+    optimizer: Optimizer, *, schedule: str, total_updates: int, final_lr_fraction: float = 0.01
+) -> LRScheduler:
+    """Per-update schedule: ``constant`` or ``linear`` (lr -> lr * final_lr_fraction at the end).
+
+    ``total_updates`` is the epoch budget times the updates per epoch; the scheduler is stepped
+    once per update and stays at the final value past the budget.
+    """
+    if schedule == "constant":
+        return LambdaLR(optimizer, lambda _: 1.0)
+    if schedule == "linear":
+        if not 0.0 < final_lr_fraction <= 1.0:
+            raise ValueError(f"optim.final_lr_fraction must be in (0, 1], got {final_lr_fraction}")
+        return LinearLR(
+            optimizer,
+            start_factor=1.0,
+            end_factor=final_lr_fraction,
+            total_iters=max(1, total_updates),
+        )
+    raise ValueError(f"unknown optim.schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")

@@ -1,0 +1,117 @@
+"""The plain files a run leaves in its folder: metrics.json, curves.csv (both written
+atomically), the git commit, and TensorBoard hparams in the run's own event file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.csv"
+CURVE_COLUMNS = ("epoch", "updates", "wall_seconds", "train_nll", "valid_nll")
+FINAL_STATUSES = ("completed", "early_stopped", "diverged")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` via a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_safe(value):
+    """NaN/inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(run_dir: str | Path, metrics: dict) -> None:
+    text = json.dumps({k: _json_safe(v) for k, v in metrics.items()}, indent=2, sort_keys=True)
+    atomic_write_text(Path(run_dir) / METRICS_FILE, text + "\n")
+
+
+def read_metrics(run_dir: str | Path) -> dict | None:
+    """The run's metrics.json, or None when absent or unreadable (e.g. never finished)."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    metrics = read_metrics(run_dir)
+    return bool(metrics) and metrics.get("status") in FINAL_STATUSES
+
+
+def write_curves(run_dir: str | Path, rows: list[dict]) -> None:
+    """Rewrite curves.csv from the full history (so a resumed run has no duplicate rows)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    atomic_write_text(Path(run_dir) / CURVES_FILE, buffer.getvalue())
+
+
+def git_commit() -> str:
+    """The code version: ``git rev-parse HEAD`` of this package's checkout, '+dirty' if modified,
+    'unknown' outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def log_hparams(writer: SummaryWriter, hparam_dict: dict, metric_dict: dict, step: int) -> None:
+    """Hyperparameters and final metrics into the writer's own run folder.
+
+    ``SummaryWriter.add_hparams`` would open a separate timestamped subfolder; writing the three
+    hparams summaries to the same file writer keeps one run = one folder in TensorBoard.
+    """
+    clean_h = {
+        k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparam_dict.items()
+    }
+    clean_m = {
+        k: float(v)
+        for k, v in metric_dict.items()
+        if isinstance(v, (int, float)) and math.isfinite(v)
+    }
+    exp, ssi, sei = hparams(clean_h, clean_m)
+    file_writer = writer._get_file_writer()
+    for summary in (exp, ssi, sei):
+        file_writer.add_summary(summary)
+    for key, value in clean_m.items():
+        writer.add_scalar(key, value, step)

@@ -1,0 +1,108 @@
+"""The Hydra entry point: a one-epoch run per unit writes every run file; finished runs are
+skipped; config errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gru_repro.train import CONFIG_DIR, run
+
+METRIC_KEYS = {
+    "dataset", "unit", "hidden_size", "n_params_recurrent", "n_params_total", "lr", "seed",
+    "optim", "epochs", "updates", "wall_seconds", "best_epoch", "train_nll", "valid_nll",
+    "test_nll", "status", "git_commit", "nll_convention", "train_nll_seqavg",
+    "valid_nll_seqavg", "test_nll_seqavg", "train_nll_allframes", "valid_nll_allframes",
+    "test_nll_allframes",
+}  # fmt: skip
+
+
+def small_config(*overrides: str):
+    """The real config, shrunk to seconds: tiny synthetic data, one epoch."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                "data.n_train=8", "data.n_valid=4", "data.n_test=4", "data.max_length=20",
+                "trainer.max_epochs=1", "trainer.batch_size=4", *overrides,
+            ],
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", ["tanh", "gru", "lstm"])
+def test_one_epoch_run_writes_every_run_file(unit: str, tmp_path: Path) -> None:
+    cfg = small_config(f"model={unit}")
+    metrics = run(cfg, tmp_path)
+
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(on_disk) and on_disk == json.loads(json.dumps(metrics))
+    assert on_disk["status"] == "completed" and on_disk["unit"] == unit
+    assert on_disk["dataset"] == "synthetic" and on_disk["epochs"] == 1
+    assert on_disk["updates"] == 2 and on_disk["best_epoch"] == 1
+    for split in ("train", "valid", "test"):
+        assert 0 < on_disk[f"{split}_nll_allframes"] < on_disk[f"{split}_nll"]
+
+    rows = list(csv.DictReader((tmp_path / "curves.csv").open()))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert list(rows[0]) == ["epoch", "updates", "wall_seconds", "train_nll", "valid_nll"]
+    assert float(rows[1]["valid_nll"]) == pytest.approx(on_disk["valid_nll"])
+
+    for name in ("best.pt", "last.pt"):
+        bundle = torch.load(tmp_path / "checkpoints" / name, weights_only=True)
+        assert bundle["config"]["model"]["unit"] == unit
+        assert bundle["input_size"] == bundle["output_size"] == 24
+        assert "rnn.weight_hh" in bundle["model"]
+    assert {"optimizer", "rng", "early_stopping", "shuffle_generator"} <= set(
+        torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    )
+
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/nll", "valid/nll", "train/grad_norm", "train/lr"} <= tags
+    assert "hparam/test_nll" in tags and "_hparams_/experiment" in events.PluginTagToContent(
+        "hparams"
+    )
+    assert [e.step for e in events.Scalars("valid/nll")] == [0, 2]  # against updates
+    assert all(e.wall_time > 1e9 for e in events.Scalars("train/nll"))  # unix time recorded
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["checkpoints"]  # no subruns
+
+
+def test_finished_run_is_skipped_unless_forced(tmp_path: Path) -> None:
+    cfg = small_config()
+    first = run(cfg, tmp_path)
+    assert run(cfg, tmp_path) is None  # already finished: nothing trained
+    again = run(small_config("trainer.force=true"), tmp_path)
+    assert again["valid_nll"] == first["valid_nll"]  # a fresh, identical run
+
+
+def _entry(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "gru_repro.train", f"paths.output_root={tmp_path}", *overrides],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+
+def test_config_errors_are_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    for override, words in [
+        ("model.unit=cnn", "cnn"),
+        ("trainer.weight_noise=-0.5", "trainer.weight_noise"),
+    ]:
+        result = _entry(tmp_path, override)
+        assert result.returncode == 2, result.stderr
+        error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(error_lines) == 1 and words in error_lines[0]
+        assert "Traceback" not in result.stderr
+        assert not list(tmp_path.rglob("*.pt"))  # nothing trained
