@@ -1,0 +1,127 @@
+"""Shared base of the three recurrent layers: parameters, initialisation, input checks.
+
+Every layer stores its weights with torch.nn's names and gate-stacked shapes::
+
+    weight_ih  (G*H, I)   input-to-hidden, G gate blocks stacked along dim 0
+    weight_hh  (G*H, H)   hidden-to-hidden, same gate order
+    bias       (G*H,)     one bias per gate (the paper's b_*)
+
+and computes ``forward(x (T, B, I), hx=None) -> (out (T, B, H), h_n)`` by handing *the current
+attributes* to a hand-written ``torch.autograd.Function``. Nothing is cached at init, so
+``torch.func.functional_call`` with noisy copies of ``weight_ih`` / ``weight_hh`` (weight noise)
+sees the noisy weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+INITS = ("paper", "torch")
+
+
+class RecurrentLayer(nn.Module):
+    """Base class; subclasses set ``num_gates`` and implement ``forward``.
+
+    Args:
+        input_size: I, features per frame.
+        hidden_size: H, units in the layer.
+        init: ``"paper"`` (the released code: input weights U(-0.1, 0.1), one orthogonal
+            H x H block per gate in ``weight_hh``, biases and peepholes 0) or ``"torch"``
+            (torch.nn's U(-1/sqrt(H), 1/sqrt(H)) on every parameter).
+    """
+
+    num_gates: int = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        init: str = "paper",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        if not isinstance(hidden_size, int) or hidden_size < 1:
+            raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.init = init
+        factory = {"device": device, "dtype": dtype}
+        gh = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(gh, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(gh, hidden_size, **factory))
+        # Subclasses add their biases (and peepholes), then call reset_parameters().
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """(Re-)initialise every parameter according to ``self.init``."""
+        if self.init == "torch":
+            bound = 1.0 / math.sqrt(self.hidden_size)
+            for p in self.parameters():
+                nn.init.uniform_(p, -bound, bound)
+            return
+        nn.init.uniform_(self.weight_ih, -0.1, 0.1)
+        for block in self.weight_hh.split(self.hidden_size, dim=0):
+            nn.init.orthogonal_(block)
+        for name, p in self.named_parameters():
+            if name not in ("weight_ih", "weight_hh"):
+                nn.init.zeros_(p)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, init={self.init!r}"
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__} expects input (T, B, {self.input_size}), got "
+                f"{tuple(x.shape)}: inputs are time-major"
+            )
+
+    def _initial(self, x: Tensor, h0: Tensor | None) -> Tensor:
+        """A contiguous (B, H) initial state: zeros when ``h0`` is None."""
+        shape = (x.shape[1], self.hidden_size)
+        if h0 is None:
+            return x.new_zeros(shape)
+        if tuple(h0.shape) != shape:
+            raise ValueError(
+                f"{type(self).__name__} expects an initial state of shape {shape}, "
+                f"got {tuple(h0.shape)}"
+            )
+        return h0.contiguous()
+
+
+def input_projection(x: Tensor, weight_ih: Tensor, bias: Tensor) -> Tensor:
+    """All time steps' input projections as one matmul: (T, B, I) -> (T, B, G*H), bias added."""
+    steps, batch, _ = x.shape
+    flat = torch.addmm(bias, x.reshape(steps * batch, -1), weight_ih.t())
+    return flat.view(steps, batch, -1)
+
+
+def previous_states(first: Tensor, states: Tensor) -> Tensor:
+    """The state before every step: (B, H), (T, B, H) -> (T, B, H) = [first, states[:-1]]."""
+    return torch.cat([first.unsqueeze(0), states[:-1]])
+
+
+def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
+    """Sum over all steps of outer products, as one matmul: (T,B,G) x (T,B,K) -> (G, K)."""
+    return grad_pre.reshape(-1, grad_pre.shape[-1]).t().mm(inputs.reshape(-1, inputs.shape[-1]))
+
+
+def recurrent_weight_grad(grad_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
+    """sum_t grad_pre[t]^T h_{t-1} with h_{-1} = h0, without materialising the shifted states.
+
+    grad_pre (T, B, G), h0 (B, H), out (T, B, H) -> (G, H).
+    """
+    grad = grad_pre[0].t().mm(h0)
+    if out.shape[0] > 1:
+        hidden = out.shape[-1]
+        grad.addmm_(grad_pre[1:].reshape(-1, grad_pre.shape[-1]).t(), out[:-1].reshape(-1, hidden))
+    return grad
