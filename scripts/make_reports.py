@@ -1,0 +1,65 @@
+"""Rebuild results/ (Table 2, Figure 3, LR search, README) from finished run folders.
+
+    python scripts/make_reports.py                                  # outputs/reproduce -> results/
+    python scripts/make_reports.py --runs outputs/reproduce-quick --out results/quick
+    python scripts/make_reports.py --runs results/runs --out results
+    python scripts/make_reports.py --allow-incomplete               # partial sweep, marked so
+
+The expected grid comes from <runs>/protocol.json (written by scripts/reproduce.py), or from
+--protocol full (the experiment configs) when there is none. Exits 1 and names the missing runs
+when the sweep is incomplete, unless --allow-incomplete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from gru_repro.reports.build import build_reports
+from gru_repro.reports.collect import IncompleteSweepError
+from gru_repro.reports.protocol import PROTOCOL_FILE, Protocol, full_protocol
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("outputs/reproduce"), help="runs root")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="report folder")
+    parser.add_argument(
+        "--protocol",
+        choices=("auto", "full"),
+        default="auto",
+        help="auto: <runs>/protocol.json; full: the paper's grid from configs/experiment",
+    )
+    parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="build from whatever finished; the reports say they are partial",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.protocol == "full" or not (args.runs / PROTOCOL_FILE).is_file():
+        protocol = full_protocol(REPO_ROOT / "configs" / "experiment")
+    else:
+        protocol = Protocol.load(args.runs / PROTOCOL_FILE)
+    try:
+        written = build_reports(
+            args.runs, args.out, protocol, allow_incomplete=args.allow_incomplete
+        )
+    except IncompleteSweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Run the paper's protocol end to end: data, LR search, selection, seed reruns, reports.
+
+    python scripts/reproduce.py --protocol full     # make reproduce: days of CPU, resumable
+    python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~15 min on 2 cores
+
+Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid; run
+folders depend only on (experiment, unit, lr, seed), so rerunning this script skips finished
+runs (train.py reads their metrics.json), resumes interrupted ones (checkpoints/last.pt) and
+launches nothing for a phase that is already done. A diverged run is a finished run; a sweep
+that fails (crash, kill) is reported and the script goes on with the other experiments, then
+exits 1. Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gru_repro.reports.build import REPRODUCE_LOG, build_reports, machine_description
+from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
+from gru_repro.reports.io import atomic_write_text
+from gru_repro.reports.protocol import (
+    SEARCH_SEED,
+    ExperimentPlan,
+    Protocol,
+    full_protocol,
+    quick_protocol,
+    run_dir,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs" / "experiment"
+DEFAULT_RUNS = {"full": "outputs/reproduce", "quick": "outputs/reproduce-quick"}
+DEFAULT_OUT = {"full": "results", "quick": "results/quick"}
+POLL_SECONDS = 5.0  # how often progress is checked while sweeps run
+DATA_SETS = {  # experiment -> name for `python -m gru_repro.data.fetch --dataset`
+    "music/jsb": "jsb",
+    "music/nottingham": "nottingham",
+    "music/musedata": "musedata",
+    "music/piano_midi": "piano_midi",
+    "speech/a": "fsdd",
+    "speech/b": "fsdd",
+}
+
+
+def say(message: str, started: float) -> None:
+    """Progress for the person at the terminal (the library logs; this script talks)."""
+    print(f"[{time.monotonic() - started:7.0f} s] {message}", flush=True)
+
+
+def pending(runs_root: Path, plan: ExperimentPlan, runs: list[tuple[str, float, int]]) -> int:
+    def done(unit: str, lr: float, seed: int) -> bool:
+        run = read_run(run_dir(runs_root, plan.experiment, unit, lr, seed))
+        return run is not None and run.finished
+
+    return sum(not done(*r) for r in runs)
+
+
+def sweep_command(args, plan: ExperimentPlan, units, lrs, seeds) -> list[str]:
+    """One Hydra multirun over units x lrs x seeds of one experiment."""
+    return [
+        *shlex.split(args.train_command),
+        "-m",
+        f"experiment={plan.experiment}",
+        f"paths.output_root={args.runs}",
+        f"hydra/launcher={args.launcher}",
+        f"model={','.join(units)}",
+        f"optim.lr={','.join(repr(float(lr)) for lr in lrs)}",
+        f"seed={','.join(str(s) for s in seeds)}",
+        *plan.overrides,
+        *args.override,
+    ]
+
+
+def run_sweeps(
+    args, plan: ExperimentPlan, commands: dict[str, list[str]], runs: list, started: float
+) -> dict[str, int]:
+    """Run the sweeps side by side and return their exit codes by name.
+
+    Prints a line whenever another of `runs` (unit, lr, seed) finishes. Output of the sweeps
+    goes to <runs>/<experiment>/sweeps-<name>.log, appended across invocations.
+    """
+    procs = {}
+    if args.launcher == "local" and len(commands) > 1:  # share the cores between the sweeps
+        n_jobs = max(1, (os.cpu_count() or 1) // len(commands))
+        commands = {k: [*c, f"hydra.launcher.n_jobs={n_jobs}"] for k, c in commands.items()}
+    for name, command in commands.items():
+        log_file = args.runs / plan.experiment / f"sweeps-{name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a") as log:
+            log.write(f"\n$ {shlex.join(command)}\n")
+            log.flush()
+            procs[name] = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            )
+    left = pending(args.runs, plan, runs)
+    while running := [proc for proc in procs.values() if proc.poll() is None]:
+        try:
+            running[0].wait(timeout=POLL_SECONDS)  # returns as soon as that sweep ends
+        except subprocess.TimeoutExpired:
+            pass
+        now = pending(args.runs, plan, runs)
+        if now != left:
+            left = now
+            say(f"{plan.experiment}: {len(runs) - left}/{len(runs)} runs finished", started)
+    return {name: proc.wait() for name, proc in procs.items()}
+
+
+def run_experiment(args, plan: ExperimentPlan, started: float) -> bool:
+    """Search, select, rerun seeds for one experiment; False if a sweep failed."""
+    ok = True
+    search = plan.search_runs()
+    todo = pending(args.runs, plan, search)
+    say(f"{plan.experiment}: search {len(search) - todo}/{len(search)} runs done", started)
+    if todo:
+        command = sweep_command(args, plan, plan.units, plan.lrs, [SEARCH_SEED])
+        code = run_sweeps(args, plan, {"search": command}, search, started)["search"]
+        if code != 0:
+            say(f"{plan.experiment}: search sweep exited {code} (see sweeps-search.log)", started)
+            ok = False
+    result, _ = collect_experiment(plan, args.runs)
+    seed_sweeps, seed_runs = {}, []
+    for unit, unit_result in result.units.items():
+        lr = unit_result.selected_lr
+        if not all(r is not None and r.finished for r in unit_result.candidates.values()):
+            say(f"{plan.experiment} {unit}: search unfinished; seeds wait for a rerun", started)
+            ok = False
+            continue
+        if lr is None:
+            say(f"{plan.experiment} {unit}: every candidate diverged; no seed runs", started)
+            continue
+        seeds = [s for s in plan.seeds if s != SEARCH_SEED]
+        todo = pending(args.runs, plan, [(unit, lr, s) for s in seeds])
+        say(f"{plan.experiment} {unit}: lr {lr:.3g} selected; {todo} seed run(s) to do", started)
+        if todo:
+            seed_sweeps[f"seeds-{unit}"] = sweep_command(args, plan, [unit], [lr], seeds)
+            seed_runs += [(unit, lr, s) for s in seeds]
+    for name, code in run_sweeps(args, plan, seed_sweeps, seed_runs, started).items():
+        if code != 0:
+            say(f"{plan.experiment}: {name} sweep exited {code} (see sweeps-{name}.log)", started)
+            ok = False
+    return ok
+
+
+def fetch_data(args, protocol: Protocol, started: float) -> bool:
+    names = sorted(
+        {DATA_SETS[p.experiment] for p in protocol.experiments if p.experiment in DATA_SETS}
+    )
+    if not names:
+        return True
+    say(f"data: fetching and verifying {', '.join(names)}", started)
+    # the same folder train.yaml reads (paths.data_dir); the mirror comes from $DATA_MIRROR
+    data_dir = os.environ.get("GRU_REPRO_DATA_DIR") or "data"
+    command = [sys.executable, "-m", "gru_repro.data.fetch", "--data-dir", data_dir]
+    for name in names:
+        command += ["--dataset", name]
+    return subprocess.run(command, cwd=REPO_ROOT).returncode == 0
+
+
+def record_time(runs: Path, command: str, started_at: str, seconds: float) -> None:
+    """Add this invocation's wall time to <runs>/reproduce.json (the README's total time)."""
+    path = runs / REPRODUCE_LOG
+    entry = json.loads(path.read_text()) if path.is_file() else {"total_seconds": 0.0}
+    entry.setdefault("started", started_at)  # the first invocation's start
+    entry.update(command=command, machine=machine_description(), last_started=started_at)
+    entry["total_seconds"] = float(entry.get("total_seconds", 0.0)) + seconds
+    entry["invocations"] = int(entry.get("invocations", 0)) + 1
+    atomic_write_text(path, json.dumps(entry, indent=2) + "\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", choices=("full", "quick"), default="full")
+    parser.add_argument("--protocol-file", type=Path, help="a protocol.json to run instead")
+    parser.add_argument("--runs", type=Path, help="runs root (default outputs/reproduce[-quick])")
+    parser.add_argument("--out", type=Path, help="reports folder (default results[/quick])")
+    parser.add_argument(
+        "--launcher", default="local", help="hydra/launcher: local (joblib), slurm, basic, ..."
+    )
+    parser.add_argument("--only", action="append", help="run only this experiment (repeatable)")
+    parser.add_argument("--skip-data", action="store_true", help="do not fetch data first")
+    parser.add_argument(
+        "--override", action="append", default=[], help="extra Hydra override for every run"
+    )
+    parser.add_argument(
+        "--train-command",
+        default=f"{shlex.quote(sys.executable)} -m gru_repro.train",
+        help="the training entry point (tests substitute a stand-in)",
+    )
+    args = parser.parse_args(argv)
+    args.runs = (args.runs or REPO_ROOT / DEFAULT_RUNS[args.protocol]).resolve()
+    args.out = args.out or REPO_ROOT / DEFAULT_OUT[args.protocol]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    started = time.monotonic()
+    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if args.protocol_file:
+        protocol = Protocol.load(args.protocol_file)
+    elif args.protocol == "quick":
+        protocol = quick_protocol(CONFIG_DIR)
+    else:
+        protocol = full_protocol(CONFIG_DIR)
+    to_run = protocol
+    if args.only:
+        unknown = set(args.only) - {p.experiment for p in protocol.experiments}
+        if unknown:
+            print(
+                f"error: --only {sorted(unknown)} not in protocol {protocol.name}", file=sys.stderr
+            )
+            return 2
+        plans = tuple(p for p in protocol.experiments if p.experiment in args.only)
+        to_run = Protocol(protocol.name, plans, protocol.description)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    protocol.save(args.runs)  # the whole grid, so the reports know what a complete sweep holds
+    say(f"protocol {protocol.name}: {protocol.description}; runs in {args.runs}", started)
+
+    ok = args.skip_data or fetch_data(args, to_run, started)
+    if not ok:
+        say("data: fetch failed; fix it (see the message above) and rerun", started)
+        return 1
+    for plan in to_run.experiments:
+        ok = run_experiment(args, plan, started) and ok
+
+    say(f"reports -> {args.out}", started)
+    record_time(
+        args.runs,
+        shlex.join(["scripts/reproduce.py", *(argv or sys.argv[1:])]),
+        started_at,
+        time.monotonic() - started,
+    )
+    try:
+        build_reports(args.runs, args.out, protocol, allow_incomplete=False)
+    except IncompleteSweepError as err:
+        build_reports(args.runs, args.out, protocol, allow_incomplete=True)
+        if args.only and ok:  # the other experiments were not asked for: expected
+            say(f"{len(err.missing)} run(s) of other experiments missing; reports marked", started)
+        else:
+            print(
+                f"error: {err}\n(reports written, marked incomplete; rerun to finish)",
+                file=sys.stderr,
+            )
+            ok = False
+    say(f"done in {time.monotonic() - started:.0f} s; reports in {args.out}", started)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

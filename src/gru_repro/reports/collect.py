@@ -1,0 +1,176 @@
+"""Read run folders (metrics.json, curves.csv) and select each unit's learning rate.
+
+Only the files a run leaves behind are read (docs/ARCHITECTURE.md, "Runs"): the reports can be
+rebuilt on any machine from committed run summaries, without checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gru_repro.reports.protocol import SEARCH_SEED, ExperimentPlan, Protocol, run_dir
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = ("completed", "early_stopped", "diverged")  # train.py never reruns these
+CURVE_COLUMNS = ("epoch", "updates", "wall_seconds", "train_nll", "valid_nll")
+
+
+class IncompleteSweepError(RuntimeError):
+    """Raised when Table 2 would be built from a sweep with missing or unfinished runs."""
+
+    def __init__(self, missing: list[Path]):
+        self.missing = missing
+        shown = "\n  ".join(str(p) for p in missing[:50])
+        more = f"\n  ... and {len(missing) - 50} more" if len(missing) > 50 else ""
+        super().__init__(
+            f"{len(missing)} run(s) missing or unfinished (no final status in metrics.json); "
+            f"rerun scripts/reproduce.py, or pass --allow-incomplete:\n  {shown}{more}"
+        )
+
+
+@dataclass
+class Run:
+    """One run folder: its metrics.json (flat) and, when present, curves.csv rows."""
+
+    path: Path
+    metrics: dict
+    curves: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.metrics.get("status", "running"))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def usable(self) -> bool:
+        """Finished, not diverged, with a finite validation NLL: a candidate for selection."""
+        valid = self.metrics.get("valid_nll")
+        return (
+            self.finished
+            and self.status != "diverged"
+            and isinstance(valid, (int, float))
+            and math.isfinite(valid)
+        )
+
+    def get(self, key: str) -> float:
+        value = self.metrics.get(key)
+        return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def read_run(path: str | Path) -> Run | None:
+    """The run in `path`, or None when it has no metrics.json yet (never started)."""
+    path = Path(path)
+    metrics_file = path / "metrics.json"
+    if not metrics_file.is_file():
+        return None
+    try:
+        metrics = json.loads(metrics_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{metrics_file}: not valid JSON ({err}); delete the run and rerun"
+        ) from err
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{metrics_file}: expected a JSON object of metrics")
+    return Run(path, metrics, read_curves(path / "curves.csv"))
+
+
+def read_curves(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        absent = [c for c in CURVE_COLUMNS if c not in (reader.fieldnames or [])]
+        if absent:
+            raise ValueError(f"{path}: missing columns {absent}; expected {list(CURVE_COLUMNS)}")
+        return [{c: float(row[c]) for c in CURVE_COLUMNS} for row in reader]
+
+
+@dataclass
+class UnitResult:
+    """One (experiment, unit): every search candidate, the selected lr and its seed runs."""
+
+    unit: str
+    candidates: dict[float, Run | None]  # lr -> search run (seed 1)
+    selected_lr: float | None
+    seed_runs: dict[int, Run | None]  # seed -> run at selected_lr
+
+    @property
+    def finished_seed_runs(self) -> list[Run]:
+        return [r for r in self.seed_runs.values() if r is not None and r.finished]
+
+
+@dataclass
+class ExperimentResult:
+    plan: ExperimentPlan
+    units: dict[str, UnitResult]
+
+
+@dataclass
+class SweepResults:
+    protocol: Protocol
+    runs_root: Path
+    experiments: list[ExperimentResult]
+    missing: list[Path]  # run folders without a final status
+
+    def require_complete(self) -> None:
+        if self.missing:
+            raise IncompleteSweepError(self.missing)
+
+
+def select_lr(candidates: dict[float, Run | None]) -> float | None:
+    """The candidate with the lowest validation NLL among finished, non-diverged runs.
+
+    Ties go to the smaller learning rate (the candidates are iterated in ascending order).
+    """
+    usable = [
+        (run.get("valid_nll"), lr) for lr, run in sorted(candidates.items()) if run and run.usable
+    ]
+    return min(usable)[1] if usable else None
+
+
+def collect_experiment(
+    plan: ExperimentPlan, runs_root: Path
+) -> tuple[ExperimentResult, list[Path]]:
+    missing: list[Path] = []
+
+    def load(unit: str, lr: float, seed: int) -> Run | None:
+        folder = run_dir(runs_root, plan.experiment, unit, lr, seed)
+        run = read_run(folder)
+        if run is None or not run.finished:
+            missing.append(folder)
+        return run
+
+    units = {}
+    for unit in plan.units:
+        candidates = {lr: load(unit, lr, SEARCH_SEED) for lr in plan.lrs}
+        selected = select_lr(candidates)
+        seed_runs: dict[int, Run | None] = {}
+        if selected is not None:
+            for seed in plan.seeds:
+                seed_runs[seed] = (
+                    candidates[selected] if seed == SEARCH_SEED else load(unit, selected, seed)
+                )
+        units[unit] = UnitResult(unit, candidates, selected, seed_runs)
+    return ExperimentResult(plan, units), missing
+
+
+def collect(runs_root: str | Path, protocol: Protocol) -> SweepResults:
+    """Read every run the protocol expects under `runs_root`; nothing else is looked at."""
+    runs_root = Path(runs_root)
+    experiments, missing = [], []
+    for plan in protocol.experiments:
+        result, absent = collect_experiment(plan, runs_root)
+        experiments.append(result)
+        missing.extend(absent)
+    if missing:
+        log.warning("%d expected run(s) missing or unfinished under %s", len(missing), runs_root)
+    return SweepResults(protocol, runs_root, experiments, missing)

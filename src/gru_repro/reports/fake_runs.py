@@ -1,0 +1,70 @@
+"""Synthetic run folders in the documented format (docs/ARCHITECTURE.md, "Runs").
+
+For tests of the reports and for trying `scripts/make_reports.py` without training: the
+numbers are a smooth function of (unit, lr, seed), so the best candidate is known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from gru_repro.reports.io import atomic_write_text
+from gru_repro.reports.protocol import run_dir
+
+UNIT_OFFSET = {"tanh": 0.6, "gru": 0.0, "lstm": 0.2}  # nats added to the fake NLL
+
+
+def fake_valid_nll(unit: str, lr: float, best_lr: float) -> float:
+    """A bowl in log(lr) with its minimum at `best_lr`: 3 + offset + (log lr - log best)^2 / 10."""
+    return 3.0 + UNIT_OFFSET.get(unit, 0.0) + (math.log(lr) - math.log(best_lr)) ** 2 / 10
+
+
+def write_fake_run(
+    runs_root: str | Path,
+    experiment: str,
+    unit: str,
+    lr: float,
+    seed: int,
+    *,
+    valid_nll: float,
+    status: str = "early_stopped",
+    epochs: int = 4,
+    dataset: str = "synthetic",
+) -> Path:
+    folder = run_dir(runs_root, experiment, unit, lr, seed)
+    jitter = 0.01 * seed  # seeds differ a little, deterministically
+    diverged = status == "diverged"
+    final = {
+        "train_nll": None if diverged else valid_nll - 0.3 + jitter,
+        "valid_nll": None if diverged else valid_nll + jitter,
+        "test_nll": None if diverged else valid_nll + 0.1 + jitter,
+    }
+    metrics = {
+        "dataset": dataset,
+        "unit": unit,
+        "hidden_size": 8,
+        "n_params_recurrent": 100,
+        "n_params_total": 150,
+        "lr": lr,
+        "seed": seed,
+        "optim": "rmsprop",
+        "epochs": epochs,
+        "updates": 10 * epochs,
+        "wall_seconds": 1.5 * epochs,
+        "best_epoch": epochs,
+        "status": status,
+        "git_commit": "fake",
+        "nll_convention": "frame-weighted",
+        **final,
+    }
+    rows = ["epoch,updates,wall_seconds,train_nll,valid_nll"]
+    for epoch in range(1, epochs + 1):
+        decay = 2.0 / epoch  # curves fall towards the final numbers
+        train = (final["train_nll"] or valid_nll) + decay
+        valid = (final["valid_nll"] or valid_nll) + decay
+        rows.append(f"{epoch},{10 * epoch},{1.5 * epoch},{train},{valid}")
+    atomic_write_text(folder / "curves.csv", "\n".join(rows) + "\n")
+    atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return folder

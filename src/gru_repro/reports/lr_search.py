@@ -1,0 +1,51 @@
+"""results/lr_search.md: every candidate's validation NLL and status, to check the selection."""
+
+from __future__ import annotations
+
+import math
+
+from gru_repro.reports.collect import Run, SweepResults
+from gru_repro.reports.table2 import UNIT_LABELS
+
+
+def _cell(run: Run | None, selected: bool) -> str:
+    if run is None:
+        return "missing"
+    if run.status == "diverged":
+        epoch = run.metrics.get("diverged_epoch", run.metrics.get("epochs"))
+        return f"diverged (epoch {epoch})" if epoch is not None else "diverged"
+    if not run.finished:
+        return f"{run.status} (unfinished)"
+    valid = run.get("valid_nll")
+    text = f"{valid:.3f}" if math.isfinite(valid) else "nan"
+    if run.status == "early_stopped":
+        text += " (es)"
+    return f"**{text}** ←" if selected else text
+
+
+def lr_search_markdown(results: SweepResults) -> str:
+    lines = [
+        "# Learning-rate search",
+        "",
+        f"Protocol `{results.protocol.name}`: each candidate trained once (seed 1); the cell is "
+        "the validation NLL (nats per step) at the best checkpoint. **Bold ←** marks the "
+        "candidate selected (lowest validation NLL among runs that did not diverge). "
+        "(es) = early stopped; otherwise the epoch budget ran out (`completed`).",
+        "",
+    ]
+    for exp in results.experiments:
+        units = list(exp.units)
+        lines += [
+            f"## {exp.plan.label} (`experiment={exp.plan.experiment}`)",
+            "",
+            "| lr | " + " | ".join(UNIT_LABELS.get(u, u) for u in units) + " |",
+            "|---|" + "---|" * len(units),
+        ]
+        for lr in sorted(exp.plan.lrs):
+            cells = [
+                _cell(exp.units[u].candidates.get(lr), exp.units[u].selected_lr == lr)
+                for u in units
+            ]
+            lines.append(f"| {lr:.3g} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""What a reproduction runs: experiments, units, learning-rate candidates, seeds.
+
+The run folder of one run is a function of (experiment, unit, lr, seed) only:
+
+    <runs_root>/<experiment>/<unit>/lr=<lr>/seed=<seed>/metrics.json
+    e.g. outputs/runs/music/jsb/gru/lr=0.000262/seed=1/
+
+which is the layout the experiment configs give Hydra (`hydra.sweep.dir` + `hydra.sweep.subdir`),
+so rerunning a sweep finds its earlier runs. Seed 1 of every candidate is the search run; the
+selected learning rate is then retrained with seeds 2..n, and Table 2 averages seeds 1..n.
+`scripts/reproduce.py` writes the protocol it ran to `<runs_root>/protocol.json`, and the
+reports read it back to know which runs a complete sweep must contain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gru_repro.reports.io import atomic_write_text
+from gru_repro.reports.lr_candidates import read_lr_grid
+
+UNITS = ("tanh", "gru", "lstm")  # configs/model/*.yaml, Table 1
+SEARCH_SEED = 1  # every learning-rate candidate is trained once, with this seed
+PROTOCOL_FILE = "protocol.json"
+
+# experiment name -> Table 2 / Figure 3 label and the data config it uses
+EXPERIMENTS = {
+    "music/nottingham": "Nottingham",
+    "music/jsb": "JSB Chorales",
+    "music/musedata": "MuseData",
+    "music/piano_midi": "Piano-midi",
+    "speech/a": "Speech A",
+    "speech/b": "Speech B",
+}
+
+
+def lr_dirname(lr: float) -> str:
+    """`lr=<lr>` exactly as Hydra interpolates `${optim.lr}` (Python's repr of the float)."""
+    return f"lr={float(lr)!r}"
+
+
+def run_dir(runs_root: str | Path, experiment: str, unit: str, lr: float, seed: int) -> Path:
+    return Path(runs_root) / experiment / unit / lr_dirname(lr) / f"seed={seed}"
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """One experiment's grid: the search is units x lrs at SEARCH_SEED, then `seeds` at the
+    selected lr; `overrides` are extra Hydra overrides (the quick protocol's caps)."""
+
+    experiment: str
+    units: tuple[str, ...] = UNITS
+    lrs: tuple[float, ...] = ()
+    seeds: tuple[int, ...] = (1, 2, 3)
+    overrides: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.lrs:
+            raise ValueError(f"experiment {self.experiment}: no learning-rate candidates")
+        if SEARCH_SEED not in self.seeds:
+            raise ValueError(
+                f"experiment {self.experiment}: seeds {self.seeds} must include the search "
+                f"seed {SEARCH_SEED} (the search run counts as the first seed)"
+            )
+
+    @property
+    def label(self) -> str:
+        return EXPERIMENTS.get(self.experiment, self.experiment)
+
+    def search_runs(self) -> list[tuple[str, float, int]]:
+        return [(u, lr, SEARCH_SEED) for u in self.units for lr in self.lrs]
+
+    def seed_runs(self, unit: str, lr: float) -> list[tuple[str, float, int]]:
+        return [(unit, lr, s) for s in self.seeds]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str  # "full" or "quick"
+    experiments: tuple[ExperimentPlan, ...]
+    description: str = ""
+
+    def save(self, runs_root: str | Path) -> Path:
+        text = json.dumps(asdict(self), indent=2) + "\n"
+        return atomic_write_text(Path(runs_root) / PROTOCOL_FILE, text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Protocol:
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROTOCOL_FILE
+        try:
+            raw = json.loads(path.read_text())
+            plans = tuple(
+                ExperimentPlan(
+                    experiment=p["experiment"],
+                    units=tuple(p["units"]),
+                    lrs=tuple(float(x) for x in p["lrs"]),
+                    seeds=tuple(int(s) for s in p["seeds"]),
+                    overrides=tuple(p.get("overrides", ())),
+                )
+                for p in raw["experiments"]
+            )
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{path} not found: run scripts/reproduce.py first, or pass --protocol full|quick"
+            ) from err
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: not a protocol file ({err}); delete it and rerun") from err
+        return cls(raw["name"], plans, raw.get("description", ""))
+
+
+def full_protocol(config_dir: str | Path, n_seeds: int = 3) -> Protocol:
+    """The paper's protocol: all 6 experiments, 3 units, the 10 candidates in each config."""
+    plans = tuple(
+        ExperimentPlan(
+            experiment=name,
+            lrs=tuple(read_lr_grid(Path(config_dir) / f"{name}.yaml")),
+            seeds=tuple(range(1, n_seeds + 1)),
+        )
+        for name in EXPERIMENTS
+    )
+    return Protocol(
+        "full",
+        plans,
+        "10 learning-rate candidates x 3 units per data set with early stopping (seed 1), "
+        f"then the selected rate retrained with seeds 2..{n_seeds}",
+    )
+
+
+# The quick protocol: real data, reduced so that the whole pipeline (search, selection, seeds,
+# reports) finishes in about 15 minutes on 2 CPU cores. Same kinds of tables and plots; the
+# numbers are far from converged and are not the reproduction's results.
+QUICK_LR_INDICES = (5, 7, 9)  # 3 of the 10 sorted candidates: 5.0e-4, 1.3e-3, 1.7e-3 (short
+#                               runs only move with the larger rates)
+QUICK_SEEDS = (1, 2)  # the search run + one rerun: enough for a std, not a good one
+QUICK_EXPERIMENTS = {
+    # Measured on 2 shared cores, 2 runs in parallel: a JSB epoch ~0.5 s, Nottingham ~4 s,
+    # speech A (600 segments) ~1.5 s, plus ~10 s of start-up per run: 36 runs, 9 minutes measured.
+    # JSB: the smallest music set (229 chorales), whole; 60 epochs, never stopped early.
+    "music/jsb": ("trainer.max_epochs=60", "trainer.patience=0"),
+    # Nottingham (Figure 3 column 1), whole; 16 epochs.
+    "music/nottingham": ("trainer.max_epochs=16", "trainer.patience=0"),
+    # Speech A on FSDD, a seeded subset of 600 training / 200 valid and test segments (the
+    # reduced CPU sizes of configs/data/speech_a.yaml); 20 epochs.
+    "speech/a": (
+        "trainer.max_epochs=20",
+        "trainer.patience=0",
+        "data.max_sequences=600",
+        "data.max_eval_sequences=200",
+    ),
+}
+
+
+def quick_protocol(config_dir: str | Path) -> Protocol:
+    plans = []
+    for name, overrides in QUICK_EXPERIMENTS.items():
+        grid = read_lr_grid(Path(config_dir) / f"{name}.yaml")
+        plans.append(
+            ExperimentPlan(
+                experiment=name,
+                lrs=tuple(grid[i] for i in QUICK_LR_INDICES),
+                seeds=QUICK_SEEDS,
+                overrides=overrides,
+            )
+        )
+    return Protocol(
+        "quick",
+        tuple(plans),
+        f"reduced: {', '.join(QUICK_EXPERIMENTS)}; {len(QUICK_LR_INDICES)} of the 10 "
+        f"candidates; seeds {QUICK_SEEDS}; a few epochs, no early stopping (docs/reproduce.md)",
+    )
