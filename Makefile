@@ -7,11 +7,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # Folder laid out like the project's data mirror (poly/, fsdd/); empty means download.
 export DATA_MIRROR ?=
-# Hydra output folder for runs.
+# Hydra output folder for single runs (python -m gru_repro.train ...).
 OUTPUTS ?= outputs
+# Runs root of the full protocol: finished runs' summaries are committed here, so
+# `make reproduce` continues the published sweep; RUNS=outputs/my-runs starts afresh.
+RUNS ?= results/runs
+# Extra flags for `make reports`, e.g. REPORT_FLAGS=--allow-incomplete for a partial sweep.
+REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test data smoke table1 bench reproduce reproduce-quick reports samples tensorboard lint format clean
+.PHONY: help install lock test data smoke table1 bench reproduce reproduce-quick reports reports-quick samples tensorboard lint format clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -43,14 +48,17 @@ table1: install ## Write results/table1.md (parameter counts, paper beside ours)
 bench: install ## Speed of our units vs torch.nn (writes results/bench.md, results/bench.json)
 	$(PY) scripts/bench.py
 
-reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figure 3 (days of CPU)
-	$(PY) scripts/reproduce.py --protocol full
+reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figure 3 (days of CPU; resumable)
+	$(PY) scripts/reproduce.py --protocol full --skip-data --runs $(RUNS) --out results
 
-reproduce-quick: install data table1 ## Reduced protocol on real data (~15 minutes on 2 cores)
-	$(PY) scripts/reproduce.py --protocol quick
+reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 minutes on 2 cores)
+	$(PY) scripts/reproduce.py --protocol quick --skip-data
 
-reports: install ## Rebuild results/ tables and figures from finished runs
-	$(PY) scripts/make_reports.py
+reports: install ## Rebuild results/ (Table 2, Figure 3, LR search) from the runs in RUNS
+	$(PY) scripts/make_reports.py --runs $(RUNS) --out results $(REPORT_FLAGS)
+
+reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
+	$(PY) scripts/make_reports.py --runs outputs/reproduce-quick --out results/quick $(REPORT_FLAGS)
 
 samples: install ## Write MIDI/WAV samples from the best runs into results/samples/
 	$(PY) scripts/make_samples.py
