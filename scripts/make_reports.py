@@ -20,6 +20,7 @@ from pathlib import Path
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError
 from gru_repro.reports.protocol import PROTOCOL_FILE, Protocol, full_protocol
+from gru_repro.reports.readme_section import project_readme_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         protocol = Protocol.load(args.runs / PROTOCOL_FILE)
     try:
         written = build_reports(
-            args.runs, args.out, protocol, allow_incomplete=args.allow_incomplete
+            args.runs,
+            args.out,
+            protocol,
+            allow_incomplete=args.allow_incomplete,
+            project_readme=project_readme_for(args.out, REPO_ROOT),
         )
     except IncompleteSweepError as err:
         print(f"error: {err}", file=sys.stderr)

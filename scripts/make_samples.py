@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from gru_repro.sampling.atomic import atomic_target
+from gru_repro.atomic import atomic_write_text
 from gru_repro.sampling.export import SampleOptions
 from gru_repro.sampling.gallery import best_runs, find_runs, index_markdown, sample_gallery
 
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "real test sequence (right). Draw more with `python -m gru_repro.sample RUN n=4`."
     )
     index = args.out / "README.md"
-    with atomic_target(index) as tmp:
-        tmp.write_text(index_markdown(results, args.out, note), encoding="utf-8")
+    atomic_write_text(index, index_markdown(results, args.out, note))
     print(f"wrote samples of {len(results)} runs; index {index}")
     return 0
 

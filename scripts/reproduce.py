@@ -24,9 +24,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gru_repro.reports.build import REPRODUCE_LOG, build_reports, machine_description
+from gru_repro.atomic import atomic_write_text
+from gru_repro.provenance import machine_description
+from gru_repro.reports.build import REPRODUCE_LOG, build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
-from gru_repro.reports.io import atomic_write_text
 from gru_repro.reports.protocol import (
     SEARCH_SEED,
     ExperimentPlan,
@@ -35,6 +36,7 @@ from gru_repro.reports.protocol import (
     quick_protocol,
     run_dir,
 )
+from gru_repro.reports.readme_section import project_readme_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs" / "experiment"
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_experiment(args, plan, started) and ok
 
     say(f"reports -> {args.out}", started)
+    readme = project_readme_for(args.out, REPO_ROOT)
     record_time(
         args.runs,
         shlex.join(["scripts/reproduce.py", *(argv or sys.argv[1:])]),
@@ -241,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         time.monotonic() - started,
     )
     try:
-        build_reports(args.runs, args.out, protocol, allow_incomplete=False)
+        build_reports(args.runs, args.out, protocol, allow_incomplete=False, project_readme=readme)
     except IncompleteSweepError as err:
-        build_reports(args.runs, args.out, protocol, allow_incomplete=True)
+        build_reports(args.runs, args.out, protocol, allow_incomplete=True, project_readme=readme)
         if args.only and ok:  # the other experiments were not asked for: expected
             say(f"{len(err.missing)} run(s) of other experiments missing; reports marked", started)
         else:

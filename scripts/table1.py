@@ -6,32 +6,21 @@ Usage: python scripts/table1.py [--out results/table1.md]
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
+from gru_repro.atomic import atomic_write_text
 from gru_repro.models.table1 import table1_markdown
+from gru_repro.provenance import git_commit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "table1.md")
     args = parser.parse_args(argv)
-    write_atomic(args.out, table1_markdown())
+    footer = f"\nCounted by `scripts/table1.py` at code commit `{git_commit()}`.\n"
+    atomic_write_text(args.out, table1_markdown().rstrip("\n") + "\n" + footer)
     print(f"wrote {args.out}")
 
 

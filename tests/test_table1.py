@@ -35,4 +35,5 @@ def test_script_writes_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| speech | 20 | LSTM | 195 | ≈ 169.1k | 169,065 |" in text
     assert "| music | 88 | tanh | 100 | ≈ 20.1k | 18,900 | 20,100 | 104 | 20,072 |" in text
-    assert not list(out.parent.glob(".*tmp"))  # the temporary file was renamed away
+    assert "at code commit `" in text  # provenance footer
+    assert not list(out.parent.glob(".*"))  # the temporary file was renamed away

@@ -36,6 +36,33 @@ def _run(module, x, state):
     return x, out, final
 
 
+def _assert_same_outputs_and_grads(ours, ref, *, with_cell: bool = False) -> None:
+    """Run ours and the torch.nn reference on the same inputs and initial state; the output
+    sequence, final state(s) and the gradients w.r.t. inputs and initial state(s) must agree.
+    Parameter gradients are compared by the caller (names differ per unit)."""
+    x, h0, c0 = _inputs()
+    w_out, w_h, w_c = _loss_weights()
+    starts = (h0, c0) if with_cell else (h0,)
+    state_a = tuple(s.clone().requires_grad_() for s in starts)
+    state_b = tuple(s.clone().requires_grad_() for s in starts)
+    batched_b = tuple(s.unsqueeze(0) for s in state_b)  # torch.nn: (layers, B, H)
+    xa, out_a, final_a = _run(ours, x, state_a if with_cell else state_a[0])
+    xb, out_b, final_b = _run(ref, x, batched_b if with_cell else batched_b[0])
+    finals_a = tuple(final_a) if with_cell else (final_a,)
+    finals_b = tuple(f[0] for f in (final_b if with_cell else (final_b,)))
+    torch.testing.assert_close(out_a, out_b)
+    for fa, fb in zip(finals_a, finals_b, strict=True):
+        torch.testing.assert_close(fa, fb)
+    for out, finals in ((out_a, finals_a), (out_b, finals_b)):
+        loss = (out * w_out).sum()
+        for final, weight in zip(finals, (w_h, w_c), strict=False):
+            loss = loss + (final * weight).sum()
+        loss.backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
+    for sa, sb in zip(state_a, state_b, strict=True):
+        torch.testing.assert_close(sa.grad, sb.grad)
+
+
 @pytest.mark.parametrize("init", ["paper", "torch"])
 def test_tanh_equals_nn_rnn(init: str) -> None:
     ours = TanhRNN(I, H, init=init, dtype=D)
@@ -45,17 +72,7 @@ def test_tanh_equals_nn_rnn(init: str) -> None:
         ref.weight_hh_l0.copy_(ours.weight_hh)
         ref.bias_ih_l0.copy_(ours.bias * 0.25)
         ref.bias_hh_l0.copy_(ours.bias * 0.75)  # the two nn biases sum to our one
-    x, h0, _ = _inputs()
-    w_out, w_h, _ = _loss_weights()
-    h0_a, h0_b = h0.clone().requires_grad_(), h0.clone().requires_grad_()
-    xa, out_a, hn_a = _run(ours, x, h0_a)
-    xb, out_b, hn_b = _run(ref, x, h0_b.unsqueeze(0))
-    torch.testing.assert_close(out_a, out_b)
-    torch.testing.assert_close(hn_a, hn_b[0])
-    ((out_a * w_out).sum() + (hn_a * w_h).sum()).backward()
-    ((out_b * w_out).sum() + (hn_b[0] * w_h).sum()).backward()
-    torch.testing.assert_close(xa.grad, xb.grad)
-    torch.testing.assert_close(h0_a.grad, h0_b.grad)
+    _assert_same_outputs_and_grads(ours, ref)
     torch.testing.assert_close(ours.weight_ih.grad, ref.weight_ih_l0.grad)
     torch.testing.assert_close(ours.weight_hh.grad, ref.weight_hh_l0.grad)
     torch.testing.assert_close(ours.bias.grad, ref.bias_ih_l0.grad)
@@ -70,17 +87,7 @@ def test_reset_after_gru_equals_nn_gru() -> None:
         ref.weight_hh_l0.copy_(ours.weight_hh)
         ref.bias_ih_l0.copy_(ours.bias_ih)
         ref.bias_hh_l0.copy_(ours.bias_hh)
-    x, h0, _ = _inputs()
-    w_out, w_h, _ = _loss_weights()
-    h0_a, h0_b = h0.clone().requires_grad_(), h0.clone().requires_grad_()
-    xa, out_a, hn_a = _run(ours, x, h0_a)
-    xb, out_b, hn_b = _run(ref, x, h0_b.unsqueeze(0))
-    torch.testing.assert_close(out_a, out_b)
-    torch.testing.assert_close(hn_a, hn_b[0])
-    ((out_a * w_out).sum() + (hn_a * w_h).sum()).backward()
-    ((out_b * w_out).sum() + (hn_b[0] * w_h).sum()).backward()
-    torch.testing.assert_close(xa.grad, xb.grad)
-    torch.testing.assert_close(h0_a.grad, h0_b.grad)
+    _assert_same_outputs_and_grads(ours, ref)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         torch.testing.assert_close(getattr(ours, name).grad, getattr(ref, name + "_l0").grad)
 
@@ -93,20 +100,7 @@ def test_peephole_free_lstm_equals_nn_lstm() -> None:
         ref.weight_hh_l0.copy_(ours.weight_hh)
         ref.bias_ih_l0.copy_(ours.bias - 0.3)
         ref.bias_hh_l0.fill_(0.3)
-    x, h0, c0 = _inputs()
-    w_out, w_h, w_c = _loss_weights()
-    state_a = (h0.clone().requires_grad_(), c0.clone().requires_grad_())
-    state_b = (h0.clone().requires_grad_(), c0.clone().requires_grad_())
-    xa, out_a, (hn_a, cn_a) = _run(ours, x, state_a)
-    xb, out_b, (hn_b, cn_b) = _run(ref, x, (state_b[0].unsqueeze(0), state_b[1].unsqueeze(0)))
-    torch.testing.assert_close(out_a, out_b)
-    torch.testing.assert_close(hn_a, hn_b[0])
-    torch.testing.assert_close(cn_a, cn_b[0])
-    ((out_a * w_out).sum() + (hn_a * w_h).sum() + (cn_a * w_c).sum()).backward()
-    ((out_b * w_out).sum() + (hn_b[0] * w_h).sum() + (cn_b[0] * w_c).sum()).backward()
-    torch.testing.assert_close(xa.grad, xb.grad)
-    torch.testing.assert_close(state_a[0].grad, state_b[0].grad)
-    torch.testing.assert_close(state_a[1].grad, state_b[1].grad)
+    _assert_same_outputs_and_grads(ours, ref, with_cell=True)
     torch.testing.assert_close(ours.weight_ih.grad, ref.weight_ih_l0.grad)
     torch.testing.assert_close(ours.weight_hh.grad, ref.weight_hh_l0.grad)
     torch.testing.assert_close(ours.bias.grad, ref.bias_ih_l0.grad)

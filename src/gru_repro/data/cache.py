@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gru_repro.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,8 @@ def save_rolls(path: Path, rolls: dict[str, list[np.ndarray]], meta: dict[str, A
             np.concatenate(seqs).astype(np.uint8) if seqs else np.zeros((0, width), np.uint8)
         )
         arrays[f"{split}_lengths"] = np.array([len(s) for s in seqs], dtype=np.int64)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no .npz
+        np.savez_compressed(f, **arrays)
     log.info("cached %s", path)
 
 

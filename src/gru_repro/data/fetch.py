@@ -4,10 +4,10 @@
     python -m gru_repro.data.fetch --dataset jsb --dataset fsdd
 
 A file lands at `<data_dir>/<relpath>` only after its SHA-256 matched: it is first written to a
-temporary file in the same folder and then renamed (`os.replace`), so an interrupted copy or
-download never leaves a file that passes for complete. The mirror is a folder laid out like
-`../shared/data` (poly/, fsdd/), named by `--mirror`, the data config's `mirror` key, or the
-DATA_MIRROR environment variable (an empty string counts as unset).
+temporary `.part` file in the same folder and then renamed (`gru_repro.atomic`), so an
+interrupted copy or download never leaves a file that passes for complete. The mirror is a
+folder laid out like `../shared/data` (poly/, fsdd/), named by `--mirror`, the data config's
+`mirror` key, or the DATA_MIRROR environment variable (an empty string counts as unset).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from typing import IO
 
 from tqdm import tqdm
 
+from gru_repro.atomic import atomic_path
 from gru_repro.data.errors import ChecksumError, DataError, FetchError
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,8 @@ def _write_verified(
     On any failure (interrupt, I/O error, wrong checksum) the temp file is deleted, so nothing
     is left that could pass for complete.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target, suffix=".part") as tmp:
+        with open(tmp, "wb") as out:
             fill(out)
         actual = sha256_of(tmp)
         if actual != sha256:
@@ -145,10 +142,6 @@ def _write_verified(
                 f"altered and was not used (nothing written to {target}); replace the source "
                 "with a good copy or unset it and fetch again"
             )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target
 
 

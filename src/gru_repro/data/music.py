@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.io
@@ -20,7 +19,7 @@ from gru_repro.data.errors import UnreadableFileError
 from gru_repro.data.fetch import MANIFEST, fetch_dataset
 from gru_repro.data.midi import check_pitch_range, list_midi_files, read_midi_split
 from gru_repro.data.pickle_reader import notes_to_roll, read_note_pickle
-from gru_repro.data.splits import DataSplits, rolls_to_examples
+from gru_repro.data.splits import DataSplits, music_splits
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +70,6 @@ def change_pitch_range(
     return out, int(roll.sum()) - kept
 
 
-def _finish(
-    name: str, rolls: dict[str, list[np.ndarray]], info: dict[str, Any], pitch_low: int
-) -> DataSplits:
-    width = info["pitch_high"] - pitch_low + 1
-    info = {
-        **info,
-        "dataset": name,
-        "kind": "music",
-        "n_sequences": {s: len(rolls[s]) for s in SPLITS},
-        "n_frames": {s: int(sum(len(r) for r in rolls[s])) for s in SPLITS},
-    }
-    return DataSplits(
-        train=rolls_to_examples(rolls["train"]),
-        valid=rolls_to_examples(rolls["valid"]),
-        test=rolls_to_examples(rolls["test"]),
-        input_size=width,
-        output_size=width,
-        info=info,
-    )
-
-
 def load_music(
     *,
     dataset: str,
@@ -131,7 +109,7 @@ def load_music(
     }
     cached = load_rolls(cache_path(data_dir, key))
     if cached is not None:
-        return _finish(dataset, cached[0], info, pitch_low)
+        return music_splits(dataset, cached[0], info)
 
     if source == "mat":
         raw, raw_low = read_mat_rolls(path), MAT_PITCH_LOW
@@ -160,7 +138,7 @@ def load_music(
         log.warning("%s: dropping sequences shorter than 2 frames: %s", dataset, short)
         rolls = {s: [r for r in rolls[s] if len(r) >= 2] for s in SPLITS}
     save_rolls(cache_path(data_dir, key), rolls, {"dropped_notes": dropped})
-    return _finish(dataset, rolls, info, pitch_low)
+    return music_splits(dataset, rolls, info)
 
 
 def _folder_fingerprint(root: Path) -> str:
@@ -211,9 +189,7 @@ def load_midi_folder(
     if cached is not None and (allow_skipping or not cached[1]["skipped"]):
         for skipped in cached[1]["skipped"]:
             log.warning("skipping %s (unreadable or shorter than 2 frames, cached)", skipped)
-        return _finish(
-            "midi_folder", cached[0], {**info, "skipped": cached[1]["skipped"]}, pitch_low
-        )
+        return music_splits("midi_folder", cached[0], {**info, "skipped": cached[1]["skipped"]})
 
     rolls, skipped = {}, []
     for split in SPLITS:
@@ -226,4 +202,4 @@ def load_midi_folder(
         )
         skipped += bad
     save_rolls(cache_path(data_dir, key), rolls, {"skipped": skipped})
-    return _finish("midi_folder", rolls, {**info, "skipped": skipped}, pitch_low)
+    return music_splits("midi_folder", rolls, {**info, "skipped": skipped})

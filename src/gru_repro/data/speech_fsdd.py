@@ -9,7 +9,7 @@ Verification is cached: once all 3,000 files have matched their checksums, a sta
 `<data_dir>/fsdd/recordings.verified.json` records each file's size and mtime; later calls
 re-hash only when one of those changed. The decoded waveforms are cached too, as one float32
 array in `<data_dir>/fsdd/waveforms.npz` keyed by the stamp, so that loading takes well under a
-second. Both are written atomically (temp file + os.replace).
+second. Every file is written atomically (`gru_repro.atomic`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import hashlib
 import io
 import json
 import logging
-import os
+import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from importlib import resources
@@ -29,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from gru_repro.atomic import atomic_path, atomic_write_bytes
 from gru_repro.data.errors import ChecksumError, FetchError
-from gru_repro.data.fetch import fetch_file, resolve_mirror
+from gru_repro.data.fetch import CHUNK_BYTES, fetch_file, resolve_mirror
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,6 @@ def expected_sha256() -> dict[str, str]:
             digest, relpath = line.split(maxsplit=1)
             sums[Path(relpath.strip()).name] = digest
     return sums
-
-
-def _atomic_write_bytes(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _stat_table(folder: Path, names: list[str]) -> dict[str, list[int]] | None:
@@ -95,7 +84,7 @@ def _stamp_is_current(folder: Path, expected: dict[str, str]) -> bool:
 def _write_stamp(folder: Path, expected: dict[str, str]) -> None:
     files = _stat_table(folder, sorted(expected))
     payload = json.dumps({"commit": FSDD_COMMIT, "sha256": expected, "files": files}).encode()
-    _atomic_write_bytes(folder.parent / _STAMP, lambda out: out.write(payload))
+    atomic_write_bytes(folder.parent / _STAMP, payload)
 
 
 def _install_from_mirror(mirror: Path, data_dir: Path, expected: dict[str, str]) -> None:
@@ -133,7 +122,7 @@ def install_from_archive(archive: Path, folder: Path, expected: dict[str, str]) 
                     f"{expected[name]}; the archive is damaged or not commit {FSDD_COMMIT}: "
                     "delete it and fetch again"
                 )
-            _atomic_write_bytes(folder / name, lambda out, data=data: out.write(data))
+            atomic_write_bytes(folder / name, data)
             found.add(name)
     missing = sorted(set(expected) - found)
     if missing:
@@ -149,7 +138,8 @@ def _download_archive(data_dir: Path) -> Path:
     logger.info("downloading %s", FSDD_ARCHIVE_URL)
     try:
         with urllib.request.urlopen(FSDD_ARCHIVE_URL, timeout=60) as response:
-            _atomic_write_bytes(target, lambda out: out.write(response.read()))
+            with atomic_path(target, suffix=".part") as tmp, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out, CHUNK_BYTES)
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         raise FetchError(
             f"cannot fetch FSDD: no mirror with fsdd/recordings/ is set and downloading "
@@ -212,5 +202,5 @@ def load_fsdd_waveforms(
         lengths=np.array([w.size for w in waves], dtype=np.int64),
         samples=np.concatenate(waves),
     )
-    _atomic_write_bytes(cache, lambda out: out.write(buffer.getbuffer()))
+    atomic_write_bytes(cache, buffer.getbuffer())
     return dict(zip(names, waves, strict=True))

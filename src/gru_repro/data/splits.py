@@ -1,4 +1,5 @@
-"""The plain data types every loader returns: `Example` and `DataSplits`."""
+"""The plain data types every loader returns (`Example`, `DataSplits`) and the one way music
+loaders turn piano rolls into them (`music_splits`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from gru_repro.data.cache import SPLITS
 
 # One sequence: inputs (T, D_in) and targets (T, D_out), float32, aligned step by step.
 Example = tuple[torch.Tensor, torch.Tensor]
@@ -47,3 +50,27 @@ def rolls_to_examples(rolls: list[np.ndarray]) -> list[Example]:
         frames = torch.from_numpy(np.ascontiguousarray(roll)).to(torch.float32)  # (T, P)
         examples.append((frames[:-1], frames[1:]))
     return examples
+
+
+def music_splits(name: str, rolls: dict[str, list[np.ndarray]], info: dict[str, Any]) -> DataSplits:
+    """DataSplits of next-frame pairs from the binary rolls (T, P) of each split.
+
+    `info` must hold `pitch_low` and `pitch_high` (P = pitch_high - pitch_low + 1); the result's
+    info adds the data set name, kind "music", and the sequence and frame counts per split.
+    """
+    width = info["pitch_high"] - info["pitch_low"] + 1
+    info = {
+        **info,
+        "dataset": name,
+        "kind": "music",
+        "n_sequences": {s: len(rolls[s]) for s in SPLITS},
+        "n_frames": {s: int(sum(len(r) for r in rolls[s])) for s in SPLITS},
+    }
+    return DataSplits(
+        train=rolls_to_examples(rolls["train"]),
+        valid=rolls_to_examples(rolls["valid"]),
+        test=rolls_to_examples(rolls["test"]),
+        input_size=width,
+        output_size=width,
+        info=info,
+    )

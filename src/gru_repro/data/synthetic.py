@@ -15,7 +15,7 @@ import numpy as np
 
 from gru_repro.data.cache import SPLITS
 from gru_repro.data.midi import check_pitch_range
-from gru_repro.data.splits import DataSplits, rolls_to_examples
+from gru_repro.data.splits import DataSplits, music_splits
 
 
 def make_patterns(
@@ -81,22 +81,11 @@ def load_synthetic(
             flips = rng.random(roll.shape) < noise
             rolls[split].append((roll ^ flips).astype(np.uint8))
     info = {
-        "dataset": "synthetic",
-        "kind": "music",
         "source": "generated",
         "seed": seed,
         "noise": noise,
         "pitch_low": pitch_low,
         "pitch_high": pitch_high,
         "frame_rate": None,
-        "n_sequences": {s: len(rolls[s]) for s in SPLITS},
-        "n_frames": {s: int(sum(len(r) for r in rolls[s])) for s in SPLITS},
     }
-    return DataSplits(
-        train=rolls_to_examples(rolls["train"]),
-        valid=rolls_to_examples(rolls["valid"]),
-        test=rolls_to_examples(rolls["test"]),
-        input_size=width,
-        output_size=width,
-        info=info,
-    )
+    return music_splits("synthetic", rolls, info)

@@ -12,53 +12,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import platform
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gru_repro.atomic import atomic_write_text
+from gru_repro.provenance import git_commit, machine_description
 from gru_repro.reports.collect import SweepResults, collect
 from gru_repro.reports.figure3 import FIGURE3_MAIN, FIGURE3_MORE, draw_figure3
-from gru_repro.reports.io import atomic_write_text
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import Protocol
+from gru_repro.reports.readme_section import update_readme_results
 from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
 
 log = logging.getLogger(__name__)
 
 REPRODUCE_LOG = "reproduce.json"  # written into runs_root by scripts/reproduce.py
-
-
-def git_commit(repo: Path | None = None) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def machine_description() -> str:
-    import os
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        torch_version = version("torch")  # metadata only: importing torch costs seconds
-    except PackageNotFoundError:
-        torch_version = "not installed"
-    cpu = platform.processor() or platform.machine()
-    return (
-        f"{platform.node()}: {platform.system()} {platform.release()}, {cpu}, "
-        f"{os.cpu_count()} CPU cores; Python {platform.python_version()}, torch {torch_version}"
-    )
 
 
 def _run_commits(results: SweepResults) -> list[str]:
@@ -96,7 +64,7 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
         f"- protocol: `{results.protocol.name}` — {results.protocol.description}",
         f"- command: `{log_.get('command', 'scripts/make_reports.py (runs made elsewhere)')}`",
         f"- runs folder: `{results.runs_root}`",
-        f"- code commit (reports): `{git_commit(Path(__file__).resolve().parent)}`",
+        f"- code commit (reports): `{git_commit()}`",
         f"- code commit(s) of the runs: {run_commits}",
         f"- machine: {log_.get('machine', machine_description())}",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
@@ -117,8 +85,13 @@ def build_reports(
     protocol: Protocol,
     *,
     allow_incomplete: bool = False,
+    project_readme: Path | None = None,
 ) -> list[Path]:
-    """Build results/{table2.md,table2.csv,lr_search.md,figure3.png,figure3_more.png,README.md}."""
+    """Build results/{table2.md,table2.csv,lr_search.md,figure3.png,figure3_more.png,README.md}.
+
+    `project_readme`: a README whose results block (between the markers of
+    `gru_repro.reports.readme_section`) is replaced with Table 2 and the figures.
+    """
     runs_root, out_dir = Path(runs_root), Path(out_dir)
     results = collect(runs_root, protocol)
     if not allow_incomplete:
@@ -139,5 +112,7 @@ def build_reports(
     reproduce_log = json.loads(log_path.read_text()) if log_path.is_file() else None
     readme = results_readme(results, [p.name for p in written], reproduce_log)
     written.append(atomic_write_text(out_dir / "README.md", readme))
+    if project_readme is not None and update_readme_results(project_readme, out_dir):
+        written.append(project_readme)
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return written

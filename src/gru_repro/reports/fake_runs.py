@@ -10,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from gru_repro.reports.io import atomic_write_text
+from gru_repro.atomic import atomic_write_text
 from gru_repro.reports.protocol import run_dir
 
 UNIT_OFFSET = {"tanh": 0.6, "gru": 0.0, "lstm": 0.2}  # nats added to the fake NLL

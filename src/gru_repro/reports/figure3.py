@@ -16,8 +16,8 @@ matplotlib.use("Agg")  # files only; no display needed on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
+from gru_repro.atomic import atomic_path  # noqa: E402
 from gru_repro.reports.collect import ExperimentResult, Run  # noqa: E402
-from gru_repro.reports.io import atomic_write  # noqa: E402
 from gru_repro.reports.protocol import EXPERIMENTS, SEARCH_SEED  # noqa: E402
 from gru_repro.reports.table2 import UNIT_LABELS  # noqa: E402
 
@@ -90,6 +90,8 @@ def draw_figure3(experiments: list[ExperimentResult], columns: tuple[str, ...], 
     fig.suptitle("Learning curves of the selected runs (solid: valid, dashed: train)")
     fig.tight_layout()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
+    return path

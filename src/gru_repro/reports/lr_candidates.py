@@ -65,7 +65,7 @@ def read_lr_grid(config_path: str | Path) -> list[float]:
 
 def write_lr_grid(config_path: str | Path, lrs: list[float]) -> bool:
     """Rewrite the `optim.lr:` sweep line of a config in place (atomically); True if changed."""
-    from gru_repro.reports.io import atomic_write_text
+    from gru_repro.atomic import atomic_write_text
 
     path = Path(config_path)
     text = path.read_text()

@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gru_repro.reports.io import atomic_write_text
+from gru_repro.atomic import atomic_write_text
 from gru_repro.reports.lr_candidates import read_lr_grid
 
 UNITS = ("tanh", "gru", "lstm")  # configs/model/*.yaml, Table 1

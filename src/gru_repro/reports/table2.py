@@ -54,7 +54,13 @@ def _row(experiment: str, dataset: str, result: UnitResult) -> Table2Row:
     comparable = experiment not in NOT_COMPARABLE
     notes = []
     if result.selected_lr is None:
-        notes.append("no candidate finished without diverging")
+        finished = [run for run in result.candidates.values() if run is not None and run.finished]
+        if not finished:
+            notes.append("not run yet")
+        elif len(finished) < len(result.candidates):
+            notes.append("search unfinished; no usable candidate yet")
+        else:
+            notes.append("no candidate finished without diverging")
     if n_diverged:
         notes.append(f"{n_diverged} seed run(s) diverged, left out")
     if experiment in NOT_COMPARABLE:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gru_repro.sampling.atomic import atomic_target
+from gru_repro.atomic import atomic_write_text
 from gru_repro.sampling.generate import SpeechFraming, is_speech, sample_music, sample_speech
 from gru_repro.sampling.loading import LoadedRun
 from gru_repro.sampling.midi_io import DEFAULT_TEMPO_BPM, write_midi
@@ -80,8 +80,7 @@ def load_test_sequences(run: LoadedRun, data_dir: str | None = None) -> list[Ten
 
 
 def _write_json(payload: dict[str, Any], path: Path) -> None:
-    with atomic_target(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def write_samples(

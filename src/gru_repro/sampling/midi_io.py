@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from gru_repro.sampling.atomic import atomic_target
+from gru_repro.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def write_midi(
     """Write a (T, P) binary roll as a .mid file, atomically (temp file + rename)."""
     path = Path(path)
     midi = roll_to_midi(roll, frame_rate=frame_rate, pitch_low=pitch_low, tempo=tempo)
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         midi.write(str(tmp))
     log.info("wrote %s (%d notes)", path, len(midi.instruments[0].notes))
     return path

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only, never a window; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gru_repro.sampling.atomic import atomic_target  # noqa: E402
+from gru_repro.atomic import atomic_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _finish(figure, axes, path: str | Path, title: str) -> Path:
     figure.tight_layout()
     path = Path(path)
     try:
-        with atomic_target(path) as tmp:
+        with atomic_path(path) as tmp:
             figure.savefig(tmp, format="png", dpi=80)
     finally:
         plt.close(figure)

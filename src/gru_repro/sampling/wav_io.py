@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from gru_repro.sampling.atomic import atomic_target
+from gru_repro.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def write_wav(waveform: np.ndarray, path: str | Path, *, sample_rate: int) -> Pa
     if n_clipped:
         log.info("%s: clipped %d of %d samples to [-1, 1]", path, n_clipped, samples.size)
     path = Path(path)
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         soundfile.write(str(tmp), clipped, int(sample_rate), subtype=SUBTYPE, format="WAV")
     return path
 

@@ -1,39 +1,18 @@
-"""Checkpoints: ``state_dict`` bundles of plain data, written atomically, loadable with
-``torch.load(path, weights_only=True)``; plus capture/restore of every RNG a run uses."""
+"""Checkpoints: ``state_dict`` bundles of plain data, written atomically by
+``gru_repro.atomic.atomic_torch_save`` and loadable with ``torch.load(path, weights_only=True)``;
+plus capture/restore of every RNG a run uses."""
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` to ``path`` via a temp file in the same folder and ``os.replace``.
-
-    A kill at any moment leaves either the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint written by this module (``weights_only=True``: no arbitrary code)."""
+    """Load a checkpoint (``weights_only=True``: no arbitrary code runs)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")

@@ -20,10 +20,12 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
+from gru_repro.atomic import atomic_torch_save
 from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model
+from gru_repro.provenance import git_commit
 from gru_repro.training import run_files
-from gru_repro.training.checkpoint import atomic_torch_save, load_checkpoint, seed_everything
+from gru_repro.training.checkpoint import load_checkpoint, seed_everything
 from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
 from gru_repro.training.optim import build_optimizer, build_scheduler
@@ -102,7 +104,7 @@ class Trainer:
             "batch_size": settings.batch_size,
             "max_epochs": settings.max_epochs,
             "weight_noise": settings.weight_noise,
-            "git_commit": run_files.git_commit(),
+            "git_commit": git_commit(),
             "nll_convention": NLL_CONVENTION,
         }
         last = self.ckpt_dir / "last.pt"

@@ -1,5 +1,5 @@
-"""The plain files a run leaves in its folder: metrics.json, curves.csv (both written
-atomically), the git commit, and TensorBoard hparams in the run's own event file."""
+"""The plain files a run leaves in its folder: metrics.json and curves.csv (both written
+atomically), and TensorBoard hparams in the run's own event file."""
 
 from __future__ import annotations
 
@@ -7,34 +7,17 @@ import csv
 import io
 import json
 import math
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from gru_repro.atomic import atomic_write_text
+
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.csv"
 CURVE_COLUMNS = ("epoch", "updates", "wall_seconds", "train_nll", "valid_nll")
 FINAL_STATUSES = ("completed", "early_stopped", "diverged")
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_safe(value):
@@ -46,7 +29,7 @@ def _json_safe(value):
 
 def write_metrics(run_dir: str | Path, metrics: dict) -> None:
     text = json.dumps({k: _json_safe(v) for k, v in metrics.items()}, indent=2, sort_keys=True)
-    atomic_write_text(Path(run_dir) / METRICS_FILE, text + "\n")
+    atomic_write_text(Path(run_dir) / METRICS_FILE, text + "\n", fsync=True)
 
 
 def read_metrics(run_dir: str | Path) -> dict | None:
@@ -70,29 +53,7 @@ def write_curves(run_dir: str | Path, rows: list[dict]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
-    atomic_write_text(Path(run_dir) / CURVES_FILE, buffer.getvalue())
-
-
-def git_commit() -> str:
-    """The code version: ``git rev-parse HEAD`` of this package's checkout, '+dirty' if modified,
-    'unknown' outside a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    atomic_write_text(Path(run_dir) / CURVES_FILE, buffer.getvalue(), fsync=True)
 
 
 def log_hparams(writer: SummaryWriter, hparam_dict: dict, metric_dict: dict, step: int) -> None:

@@ -1,0 +1,62 @@
+"""Copy the reports into the README's results section, so README numbers come from runs too.
+
+The README holds a block between two markers; `update_readme_results` replaces it with Table 2
+(read from the freshly written `table2.md`) and the Figure 3 images. Nothing outside the
+markers changes, and the README is rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gru_repro.atomic import atomic_write_text
+
+BEGIN = "<!-- results:begin -->"
+END = "<!-- results:end -->"
+
+
+def results_block(results_dir: Path, readme_dir: Path) -> str:
+    """Markdown for the README: Table 2 body and figures, paths relative to the README."""
+    rel = Path(os.path.relpath(results_dir, readme_dir)).as_posix()
+    table = (results_dir / "table2.md").read_text().splitlines()
+    if table and table[0].startswith("# "):  # the README has its own heading
+        table = table[1:]
+    lines = [
+        "<!-- written by scripts/make_reports.py from the runs; do not edit by hand -->",
+        *table,
+        "",
+    ]
+    for name, caption in (
+        ("figure3.png", "Figure 3: Nottingham, MuseData, speech A, speech B"),
+        ("figure3_more.png", "Figure 3, continued: JSB Chorales, Piano-midi"),
+    ):
+        if (results_dir / name).is_file():
+            lines += [f"![{caption}]({rel}/{name})", ""]
+    lines.append(
+        f"Learning-rate search: [{rel}/lr_search.md]({rel}/lr_search.md); provenance: "
+        f"[{rel}/README.md]({rel}/README.md)."
+    )
+    return "\n".join(lines).strip("\n")
+
+
+def update_readme_results(readme: Path, results_dir: Path) -> bool:
+    """Replace the README's results block; False (README untouched) when it has no markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        return False
+    block = results_block(results_dir, readme.parent)
+    new = text[: start + len(BEGIN)] + "\n" + block + "\n" + text[end:]
+    if new != text:
+        atomic_write_text(readme, new)
+    return True
+
+
+def project_readme_for(out_dir: Path, repo_root: Path) -> Path | None:
+    """The project README shows the full protocol's results only: those written to results/."""
+    if Path(out_dir).resolve() == (repo_root / "results").resolve():
+        return repo_root / "README.md"
+    return None

@@ -1,0 +1,32 @@
+"""gru_repro.provenance: the commit and machine line every result file carries."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from gru_repro.provenance import git_commit, machine_description
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_git_commit_names_this_checkout_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.chdir(tmp_path)  # Hydra runs elsewhere: the package's checkout still counts
+    commit = git_commit()
+    if head:
+        assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit) and commit.startswith(head)
+    else:
+        assert commit == "unknown"
+
+
+def test_git_commit_outside_a_checkout_is_unknown(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == "unknown"
+
+
+def test_machine_description_is_one_line_with_versions() -> None:
+    line = machine_description()
+    assert "\n" not in line and "CPU cores" in line and "torch " in line and "Python 3." in line

@@ -1,0 +1,81 @@
+"""The README's results block and Table 2's notes come from the run folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gru_repro.reports.build import build_reports
+from gru_repro.reports.collect import collect
+from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
+from gru_repro.reports.protocol import ExperimentPlan, Protocol
+from gru_repro.reports.readme_section import BEGIN, END, project_readme_for
+from gru_repro.reports.table2 import table2_rows
+
+LRS = (1e-4, 1e-3)
+
+
+def _protocol() -> Protocol:
+    plans = (
+        ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2)),
+        ExperimentPlan("music/nottingham", lrs=LRS, seeds=(1, 2)),
+    )
+    return Protocol("test", plans, "two experiments, only JSB run")
+
+
+def _run_jsb(root: Path) -> None:
+    for unit in ("tanh", "gru", "lstm"):
+        for lr in LRS:
+            valid = fake_valid_nll(unit, lr, 1e-3)
+            write_fake_run(root, "music/jsb", unit, lr, 1, valid_nll=valid)
+        write_fake_run(root, "music/jsb", unit, 1e-3, 2, valid_nll=fake_valid_nll(unit, 1e-3, 1e-3))
+
+
+def test_readme_block_is_replaced_with_table2_and_rest_kept(tmp_path: Path) -> None:
+    runs, repo = tmp_path / "runs", tmp_path / "repo"
+    _run_jsb(runs)
+    readme = repo / "README.md"
+    repo.mkdir()
+    readme.write_text(f"# Project\n\nintro\n\n{BEGIN}\nold numbers 1.23\n{END}\n\n## After\n")
+
+    written = build_reports(
+        runs, repo / "results", _protocol(), allow_incomplete=True, project_readme=readme
+    )
+
+    text = readme.read_text()
+    assert readme in written
+    assert "old numbers 1.23" not in text
+    assert text.startswith("# Project\n\nintro\n") and text.endswith("## After\n")
+    table = (repo / "results" / "table2.md").read_text()
+    body = text[text.index(BEGIN) : text.index(END)]
+    for line in table.splitlines()[1:]:  # every Table 2 line but its heading
+        assert line in body
+    assert "![Figure 3" in body and "(results/figure3.png)" in body
+
+
+def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
+    _run_jsb(tmp_path / "runs")
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers here\n")
+    written = build_reports(
+        tmp_path / "runs",
+        tmp_path / "results",
+        _protocol(),
+        allow_incomplete=True,
+        project_readme=readme,
+    )
+    assert readme not in written
+    assert readme.read_text() == "# no markers here\n"
+
+
+def test_only_the_full_results_folder_updates_the_readme(tmp_path: Path) -> None:
+    assert project_readme_for(tmp_path / "results", tmp_path) == tmp_path / "README.md"
+    assert project_readme_for(tmp_path / "results" / "quick", tmp_path) is None
+
+
+def test_experiment_not_run_is_not_called_diverged(tmp_path: Path) -> None:
+    _run_jsb(tmp_path)
+    rows = table2_rows(collect(tmp_path, _protocol()))
+    notes = {(row.experiment, row.unit): row.note for row in rows}
+    assert notes[("music/nottingham", "gru")] == "not run yet"
+    assert "diverg" not in notes[("music/nottingham", "gru")]
+    assert notes[("music/jsb", "gru")] == ""
