@@ -52,13 +52,13 @@ reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figu
 	$(PY) scripts/reproduce.py --protocol full --skip-data --runs $(RUNS) --out results
 
 reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 minutes on 2 cores)
-	$(PY) scripts/reproduce.py --protocol quick --skip-data
+	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs results/quick/runs --out results/quick
 
 reports: install ## Rebuild results/ (Table 2, Figure 3, LR search) from the runs in RUNS
 	$(PY) scripts/make_reports.py --runs $(RUNS) --out results $(REPORT_FLAGS)
 
 reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
-	$(PY) scripts/make_reports.py --runs outputs/reproduce-quick --out results/quick $(REPORT_FLAGS)
+	$(PY) scripts/make_reports.py --runs results/quick/runs --out results/quick $(REPORT_FLAGS)
 
 samples: install ## Write MIDI/WAV samples from the best runs into results/samples/
 	$(PY) scripts/make_samples.py
