@@ -61,7 +61,7 @@ reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
 	$(PY) scripts/make_reports.py --runs results/quick/runs --out results/quick $(REPORT_FLAGS)
 
 samples: install ## Write MIDI/WAV samples from the best runs into results/samples/
-	$(PY) scripts/make_samples.py
+	$(PY) scripts/make_samples.py --runs $(RUNS) results/quick/runs
 
 tensorboard: install ## Open TensorBoard on the run outputs
 	$(VENV)/bin/tensorboard --logdir $(OUTPUTS)
