@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gru_repro.reports.protocol import SEARCH_SEED, ExperimentPlan, Protocol, run_dir
+from gru_repro.run_format import CURVE_COLUMNS, CURVES_FILE, FINAL_STATUSES, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = ("completed", "early_stopped", "diverged")  # train.py never reruns these
-CURVE_COLUMNS = ("epoch", "updates", "wall_seconds", "train_nll", "valid_nll")
+# A run "still improving at the epoch budget" (Table 2, lr_search.md): see Run.still_improving.
+BUDGET_FRACTION = 0.1
+STILL_IMPROVING_NOTE = "still improving at the epoch budget"
+STILL_IMPROVING_RULE = (
+    "status `completed` (the epoch budget ran out) with `best_epoch` > `max_epochs` − "
+    "`patience` × `eval_every` when metrics.json records patience, otherwise with `best_epoch` "
+    "in the last 10% of `max_epochs` (`best_epoch` > 0.9 × `max_epochs`)"
+)
+GRID_EDGE_NOTE = "selected rate at the edge of the grid"
 
 
 class IncompleteSweepError(RuntimeError):
@@ -65,11 +73,29 @@ class Run:
         value = self.metrics.get(key)
         return float(value) if isinstance(value, (int, float)) else math.nan
 
+    @property
+    def still_improving(self) -> bool:
+        """The epoch budget, not early stopping, ended the run while validation still improved.
+
+        `completed` with `best_epoch` > `max_epochs` - window, where window is `patience`
+        evaluations (times `eval_every`) when metrics.json records them, else 10% of
+        `max_epochs` (training does not write patience to metrics.json today).
+        """
+        best, budget = self.get("best_epoch"), self.get("max_epochs")
+        if self.status != "completed" or not (math.isfinite(best) and math.isfinite(budget)):
+            return False
+        patience, every = self.get("patience"), self.get("eval_every")
+        if math.isfinite(patience) and patience > 0:
+            window = patience * (every if math.isfinite(every) and every > 0 else 1)
+        else:
+            window = BUDGET_FRACTION * budget
+        return best > budget - window
+
 
 def read_run(path: str | Path) -> Run | None:
     """The run in `path`, or None when it has no metrics.json yet (never started)."""
     path = Path(path)
-    metrics_file = path / "metrics.json"
+    metrics_file = path / METRICS_FILE
     if not metrics_file.is_file():
         return None
     try:
@@ -80,10 +106,17 @@ def read_run(path: str | Path) -> Run | None:
         ) from err
     if not isinstance(metrics, dict):
         raise ValueError(f"{metrics_file}: expected a JSON object of metrics")
-    return Run(path, metrics, read_curves(path / "curves.csv"))
+    return Run(path, metrics, read_curves(path / CURVES_FILE))
+
+
+def _cell(text: str | None) -> float:
+    """An empty cell (valid_nll on an epoch without validation) is NaN."""
+    text = (text or "").strip()
+    return float(text) if text else math.nan
 
 
 def read_curves(path: Path) -> list[dict[str, float]]:
+    """curves.csv rows as floats; empty cells (no validation that epoch) become NaN."""
     if not path.is_file():
         return []
     with path.open(newline="") as f:
@@ -91,7 +124,10 @@ def read_curves(path: Path) -> list[dict[str, float]]:
         absent = [c for c in CURVE_COLUMNS if c not in (reader.fieldnames or [])]
         if absent:
             raise ValueError(f"{path}: missing columns {absent}; expected {list(CURVE_COLUMNS)}")
-        return [{c: float(row[c]) for c in CURVE_COLUMNS} for row in reader]
+        try:
+            return [{c: _cell(row[c]) for c in CURVE_COLUMNS} for row in reader]
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
 
 
 @dataclass
@@ -106,6 +142,19 @@ class UnitResult:
     @property
     def finished_seed_runs(self) -> list[Run]:
         return [r for r in self.seed_runs.values() if r is not None and r.finished]
+
+    @property
+    def grid_edge(self) -> str | None:
+        """`largest` / `smallest` when the selected lr is that end of a grid of 2+ candidates:
+        the best rate may lie outside the grid."""
+        lrs = sorted(self.candidates)
+        if self.selected_lr is None or len(lrs) < 2:
+            return None
+        if self.selected_lr == lrs[-1]:
+            return "largest"
+        if self.selected_lr == lrs[0]:
+            return "smallest"
+        return None
 
 
 @dataclass

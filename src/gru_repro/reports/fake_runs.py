@@ -32,7 +32,13 @@ def write_fake_run(
     status: str = "early_stopped",
     epochs: int = 4,
     dataset: str = "synthetic",
+    max_epochs: int = 50,
+    best_epoch: int | None = None,
+    eval_every: int = 1,
 ) -> Path:
+    """One run folder. ``eval_every > 1`` leaves ``valid_nll`` empty in curves.csv on epochs
+    without validation (every ``eval_every``-th epoch and the last one have it), as
+    ``training/run_files.py`` writes it for ``trainer.eval_every > 1``."""
     folder = run_dir(runs_root, experiment, unit, lr, seed)
     jitter = 0.01 * seed  # seeds differ a little, deterministically
     diverged = status == "diverged"
@@ -53,7 +59,8 @@ def write_fake_run(
         "epochs": epochs,
         "updates": 10 * epochs,
         "wall_seconds": 1.5 * epochs,
-        "best_epoch": epochs,
+        "max_epochs": max_epochs,
+        "best_epoch": epochs if best_epoch is None else best_epoch,
         "status": status,
         "git_commit": "fake",
         "nll_convention": "frame-weighted",
@@ -63,7 +70,8 @@ def write_fake_run(
     for epoch in range(1, epochs + 1):
         decay = 2.0 / epoch  # curves fall towards the final numbers
         train = (final["train_nll"] or valid_nll) + decay
-        valid = (final["valid_nll"] or valid_nll) + decay
+        validated = epoch % eval_every == 0 or epoch == epochs
+        valid = (final["valid_nll"] or valid_nll) + decay if validated else ""
         rows.append(f"{epoch},{10 * epoch},{1.5 * epoch},{train},{valid}")
     atomic_write_text(folder / "curves.csv", "\n".join(rows) + "\n")
     atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -39,6 +39,13 @@ def _trained_rows(run: Run) -> list[dict[str, float]]:
     return [row for row in run.curves if row["epoch"] >= 1]
 
 
+def _points(rows: list[dict[str, float]], x_key: str, y_key: str) -> tuple[list, list]:
+    """(x, y) of the rows with a finite y: epochs without validation (trainer.eval_every > 1)
+    have a NaN valid_nll, and a NaN would break the line into invisible single points."""
+    pairs = [(row[x_key], row[y_key]) for row in rows if math.isfinite(row[y_key])]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
 def _draw_column(axes_col, exp: ExperimentResult | None, name: str) -> None:
     title = exp.plan.label if exp is not None else EXPERIMENTS.get(name, name)
     empty_text = "no finished runs" if exp is not None else "not in this protocol"
@@ -56,13 +63,11 @@ def _draw_column(axes_col, exp: ExperimentResult | None, name: str) -> None:
             ax.text(0.5, 0.5, empty_text, ha="center", va="center", transform=ax.transAxes)
         for unit, run in runs.items():
             rows = curves[unit]
-            xs = [row[x_key] for row in rows]
             color = UNIT_COLORS.get(unit)
             label = f"{UNIT_LABELS.get(unit, unit)} (lr {run.get('lr'):.3g})"
-            ax.plot(xs, [row["valid_nll"] for row in rows], color=color, label=f"{label} valid")
+            ax.plot(*_points(rows, x_key, "valid_nll"), color=color, label=f"{label} valid")
             ax.plot(
-                xs,
-                [row["train_nll"] for row in rows],
+                *_points(rows, x_key, "train_nll"),
                 color=color,
                 ls="--",
                 label=f"{UNIT_LABELS.get(unit, unit)} train",

@@ -8,7 +8,13 @@ import math
 import statistics
 from dataclasses import asdict, dataclass
 
-from gru_repro.reports.collect import SweepResults, UnitResult
+from gru_repro.reports.collect import (
+    GRID_EDGE_NOTE,
+    STILL_IMPROVING_NOTE,
+    STILL_IMPROVING_RULE,
+    SweepResults,
+    UnitResult,
+)
 from gru_repro.reports.paper import NOT_COMPARABLE, PAPER_SOURCE, paper_nll
 
 UNIT_LABELS = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
@@ -63,6 +69,11 @@ def _row(experiment: str, dataset: str, result: UnitResult) -> Table2Row:
             notes.append("no candidate finished without diverging")
     if n_diverged:
         notes.append(f"{n_diverged} seed run(s) diverged, left out")
+    n_improving = sum(r.still_improving for r in runs)
+    if n_improving:
+        notes.append(f"{STILL_IMPROVING_NOTE} ({n_improving} of {len(runs)} seed runs)")
+    if result.grid_edge:
+        notes.append(f"{GRID_EDGE_NOTE} ({result.grid_edge} candidate)")
     if experiment in NOT_COMPARABLE:
         notes.append(NOT_COMPARABLE[experiment])
     conventions = sorted({str(r.metrics.get("nll_convention", "?")) for r in runs})
@@ -148,6 +159,14 @@ def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bo
             f"| {_num(r.selected_lr, '.3g')} | {r.n_seeds} | {_num(r.epochs_mean, '.0f')} "
             f"| {_duration(r.wall_seconds_mean)} | {r.note} |"
         )
+    lines += [
+        "",
+        "Notes: *" + STILL_IMPROVING_NOTE + "* = a seed run whose validation NLL was still "
+        "improving when the epoch budget ended it: " + STILL_IMPROVING_RULE + "; a larger "
+        "budget could lower its NLL. *" + GRID_EDGE_NOTE + "* = the selected learning rate is "
+        "the largest or smallest candidate searched, so a better rate may lie outside the grid "
+        "(see lr_search.md).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -13,11 +13,19 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from gru_repro.atomic import atomic_write_text
+from gru_repro.run_format import CURVE_COLUMNS, CURVES_FILE, FINAL_STATUSES, METRICS_FILE
 
-METRICS_FILE = "metrics.json"
-CURVES_FILE = "curves.csv"
-CURVE_COLUMNS = ("epoch", "updates", "wall_seconds", "train_nll", "valid_nll")
-FINAL_STATUSES = ("completed", "early_stopped", "diverged")
+__all__ = [
+    "CURVES_FILE",
+    "CURVE_COLUMNS",
+    "FINAL_STATUSES",
+    "METRICS_FILE",
+    "is_finished",
+    "log_hparams",
+    "read_metrics",
+    "write_curves",
+    "write_metrics",
+]
 
 
 def _json_safe(value):
