@@ -106,3 +106,75 @@ def test_config_errors_are_one_line_and_exit_code_2(tmp_path: Path) -> None:
         assert len(error_lines) == 1 and words in error_lines[0]
         assert "Traceback" not in result.stderr
         assert not list(tmp_path.rglob("*.pt"))  # nothing trained
+
+
+def _mark_interrupted(run_dir: Path) -> None:
+    """Make a finished run look killed mid-training: metrics.json says running, last.pt stays."""
+    path = run_dir / "metrics.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "status": "running"}))
+
+
+def test_a_run_made_with_another_config_is_refused_not_skipped(tmp_path: Path) -> None:
+    from gru_repro.training.resume_state import ConfigMismatchError
+
+    folder = tmp_path / "run"
+    run(small_config(), folder)  # plain RMSProp, finished
+    released = small_config("optim=rmsprop_released")
+    with pytest.raises(ConfigMismatchError, match=r"optim\.name 'rmsprop' -> 'rmsprop_released'"):
+        run(released, folder)  # was: "already finished", plain-RMSProp numbers for the released
+    _mark_interrupted(folder)
+    with pytest.raises(ConfigMismatchError, match="trainer.force=true"):
+        run(released, folder)  # was: KeyError 'velocity' loading the optimizer state
+    with pytest.raises(ConfigMismatchError, match=r"trainer\.max_epochs"):
+        run(small_config("trainer.max_epochs=2"), folder)
+
+    # keys an invocation may change: same config otherwise, so it still resumes / skips
+    same = small_config("trainer.threads=2", "trainer.progress=false", "paths.output_root=x")
+    assert run(same, folder)["status"] == "completed"  # resumed the interrupted run
+    assert run(same, folder) is None
+
+    # trainer.force=true retrains from scratch: the numbers of a fresh run in an empty folder
+    forced = run(small_config("optim=rmsprop_released", "trainer.force=true"), folder)
+    fresh = run(released, tmp_path / "fresh")
+    assert forced["valid_nll"] == fresh["valid_nll"] and forced["optim"] == "rmsprop_released"
+    saved = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["config"]["optim"]["name"] == "rmsprop_released"
+    assert run(released, folder) is None  # now the released run's folder: skipped
+    with pytest.raises(ConfigMismatchError, match=r"optim\.name"):
+        run(small_config(), folder)
+
+
+def test_a_finished_run_without_checkpoints_is_checked_against_metrics_json(tmp_path) -> None:
+    from gru_repro.training.resume_state import ConfigMismatchError
+
+    cfg = small_config()  # a run that diverged before its first checkpoint left only metrics
+    metrics = {"status": "diverged", "optim": "rmsprop", "lr": cfg.optim.lr, "seed": cfg.seed}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert run(cfg, tmp_path) is None
+    with pytest.raises(ConfigMismatchError, match=r"optim\.lr 0\.001 -> 0\.5"):
+        run(small_config("optim.lr=0.5"), tmp_path)
+
+
+def test_the_entry_refuses_another_configs_run_folder_in_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    run(small_config(), folder)
+    for state in ("finished", "interrupted"):
+        if state == "interrupted":
+            _mark_interrupted(folder)
+        result = _entry(tmp_path, f"hydra.run.dir={folder}", *_SMALL, "optim=rmsprop_released")
+        assert result.returncode == 2, (state, result.stderr[-2000:])
+        error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(error_lines) == 1, result.stderr
+        assert "optim.name" in error_lines[0] and "trainer.force=true" in error_lines[0]
+        assert "paths.output_root" in error_lines[0]
+        assert "Traceback" not in result.stderr
+
+
+_SMALL = [
+    "data.n_train=8",
+    "data.n_valid=4",
+    "data.n_test=4",
+    "data.max_length=20",
+    "trainer.max_epochs=1",
+    "trainer.batch_size=4",
+]  # fmt: skip  -- small_config's overrides, for the entry on the command line

@@ -144,3 +144,50 @@ def test_resume_after_a_crash_mid_epoch_gives_the_uninterrupted_numbers(splits, 
     assert strip(resumed.fit()) == strip(reference)
     curves = (tmp_path / "b" / "curves.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in curves] == ["epoch", "0", "1", "2", "3", "4"]
+
+
+def test_a_negative_initial_nll_does_not_count_as_divergence(splits, tmp_path, monkeypatch):
+    # a density model's NLL (speech mixtures) can be negative: factor x initial would lie below
+    # the initial value itself and flag divergence at once
+    trainer = make_trainer(splits, tmp_path, max_epochs=3, diverge_factor=3.0, eval_train=True)
+    values = iter([-10.0, -11.0, -12.0, -13.0])  # limit: -10 + 2 x 10 = 10
+
+    def fake(split):
+        value = next(values, -13.0) if split == "valid" else -12.0
+        return NLLTotals(total=value, steps=1, sequences=1)
+
+    monkeypatch.setattr(trainer, "_eval", fake)
+    metrics = trainer.fit()
+    assert metrics["status"] == "completed" and metrics["diverged_epoch"] is None
+
+    exploding = make_trainer(
+        splits, tmp_path / "b", max_epochs=3, diverge_factor=3.0, eval_train=True
+    )
+    values = iter([-10.0, 10.5])  # above the limit of 10
+    monkeypatch.setattr(exploding, "_eval", fake)
+    metrics = exploding.fit()
+    assert metrics["status"] == "diverged" and metrics["diverged_epoch"] == 1
+    assert "limit 10 " in metrics["diverged_reason"]
+
+
+def test_resuming_with_another_optimizer_is_refused_not_crashed(splits, tmp_path) -> None:
+    from gru_repro.training.resume_state import ConfigMismatchError
+
+    plain = {"name": "rmsprop", "lr": 1e-2}
+    released = {"name": "rmsprop_released", "lr": 1e-2}
+
+    def trainer(optim):
+        return Trainer(
+            splits,
+            run_dir=tmp_path,
+            seed=7,
+            model_options={"unit": "lstm", "hidden_size": 6},
+            optim_options=optim,
+            settings=TrainerSettings(batch_size=4, max_epochs=1, patience=0),
+            config={"optim": optim, "trainer": {"max_epochs": 1, "threads": 1}},
+        )
+
+    trainer(plain).fit()  # leaves checkpoints/last.pt with the full resume state
+    with pytest.raises(ConfigMismatchError, match=r"optim\.name"):  # was: KeyError 'velocity'
+        trainer(released)
+    assert trainer(plain).state.epoch == 1  # the same config still resumes

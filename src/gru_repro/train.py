@@ -1,8 +1,9 @@
 """Hydra entry point: ``python -m gru_repro.train data=jsb model=gru optim.lr=1e-3 seed=1``.
 
 The only library module that imports Hydra. It turns the config into plain typed arguments,
-skips runs whose metrics.json says they finished, and reports config errors (unknown unit,
-negative noise std, missing data, ...) as one line on stderr with exit code 2, before training.
+skips runs whose metrics.json says they finished (refusing, as a config error, a folder whose
+run was made with another config), and reports config errors (unknown unit, negative noise std,
+missing data, ...) as one line on stderr with exit code 2, before training.
 A diverged run is a normal outcome (status ``diverged``, exit code 0) so that sweeps go on.
 """
 
@@ -43,15 +44,24 @@ def _none_if_empty(value: object) -> object:
     return None if value in ("", None) else value
 
 
+def _has_last(run_dir: Path) -> bool:
+    return (run_dir / "checkpoints" / "last.pt").is_file()
+
+
 def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
     """Load the data and build the ``Trainer`` for ``cfg`` in ``run_dir``; None when the run
     had already finished (and trainer.force is false).
+
+    A finished or interrupted run in ``run_dir`` made with a config that differs beyond
+    ``resume_state.RUN_ONLY_KEYS`` is neither skipped nor resumed: ConfigMismatchError (a
+    ValueError, so a one-line config error), unless trainer.force is true (retrain from scratch).
 
     Every config error (ConfigError, the library's ValueError / DataError) is raised here,
     before training starts.
     """
     from gru_repro.data import load_splits
     from gru_repro.training.loop import Trainer
+    from gru_repro.training.resume_state import check_same_config, saved_config
     from gru_repro.training.settings import TrainerSettings
 
     run_dir = Path(run_dir)
@@ -60,7 +70,11 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
     trainer_options["progress"] = _progress(trainer_options.get("progress", "auto"), multirun)
     settings = TrainerSettings.from_dict(trainer_options)
 
-    if run_files.is_finished(run_dir) and not settings.force:
+    finished = run_files.is_finished(run_dir)
+    if not settings.force and (finished or (settings.resume and _has_last(run_dir))):
+        # skip or resume only the run this config describes, never another one's (refused)
+        check_same_config(saved_config(run_dir), OmegaConf.to_container(cfg, resolve=True), run_dir)
+    if finished and not settings.force:
         status = run_files.read_metrics(run_dir)["status"]
         log.info("already finished (%s): %s; trainer.force=true trains again", status, run_dir)
         return None

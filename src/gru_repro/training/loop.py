@@ -29,7 +29,12 @@ from gru_repro.training.checkpoint import load_checkpoint, seed_everything
 from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
 from gru_repro.training.optim import build_optimizer, build_scheduler
-from gru_repro.training.resume_state import RunState, changed_keys, plain_data
+from gru_repro.training.resume_state import (
+    RunState,
+    changed_keys,
+    check_same_config,
+    plain_data,
+)
 from gru_repro.training.settings import TrainerSettings
 from gru_repro.training.weight_noise import WeightNoise
 
@@ -185,12 +190,16 @@ class Trainer:
         valid_nll = self._eval("valid").frame
         if st.initial_valid_nll is None:
             st.initial_valid_nll = valid_nll
-        limit = self.settings.diverge_factor * st.initial_valid_nll
+        # initial + (factor - 1) x |initial|: factor x initial for a positive initial NLL (computed
+        # so, bit for bit), and still above it for a negative one (a density model's NLL, e.g.
+        # the speech mixtures), where factor x initial would flag divergence at once
+        factor, initial = self.settings.diverge_factor, st.initial_valid_nll
+        limit = factor * initial if initial >= 0 else initial + (factor - 1.0) * abs(initial)
         if not math.isfinite(valid_nll) or valid_nll > limit or train_nll > limit:
             self._diverge(
                 epoch,
                 f"NLL exploded (train {train_nll:.4g}, valid {valid_nll:.4g} "
-                f"> {self.settings.diverge_factor} x initial {limit:.4g})",
+                f"> limit {limit:.4g} = initial {initial:.4g} + {factor - 1:g} x |initial|)",
             )
             return
         new_best = epoch > 0 and self.stopper.update(valid_nll, epoch)
@@ -311,7 +320,10 @@ class Trainer:
         return bundle
 
     def _load_last(self, bundle: dict) -> None:
-        changed = changed_keys(bundle.get("config", {}), self.config)
+        saved = bundle.get("config", {})
+        if saved and self.config:  # a run made with another config is not this run's past
+            check_same_config(saved, self.config, self.run_dir)
+        changed = changed_keys(saved, self.config)
         if changed:
             log.warning(
                 "resuming with a changed config (%s): results may differ from an uninterrupted run",

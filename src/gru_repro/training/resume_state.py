@@ -9,10 +9,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gru_repro.training.checkpoint import capture_rng_state, restore_rng_state
+from gru_repro.training import run_files
+from gru_repro.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state
 
 # trainer keys that may differ between the interrupted and the resuming invocation
 RESUME_ONLY_KEYS = ("resume", "force", "progress")
+
+# Config keys ("group.key", or a whole group) that may differ between the invocation that made
+# a run folder and one that skips (finished) or resumes (interrupted) the run in it: they say how
+# this invocation treats the folder, where files live on this machine, how fast it runs or what
+# extras it logs -- never what the run computes. A difference in any other key means the folder
+# holds another experiment: train.py refuses it (exit code 2) unless trainer.force=true.
+# trainer.device is deliberately not here: it changes the numerics, and resuming a CPU run on a
+# GPU (or back) is untested. Hydra's own keys (hydra.*) never reach the saved config.
+RUN_ONLY_KEYS = (
+    "trainer.resume",  # whether to continue from last.pt
+    "trainer.force",  # whether to retrain a finished run
+    "trainer.progress",  # tqdm bar on/off
+    "trainer.threads",  # torch CPU threads: speed only
+    "trainer.eval_batch_size",  # evaluation batching: speed only (frame sums are the same)
+    "trainer.log_every",  # TensorBoard train/grad_norm and train/lr point spacing
+    "trainer.sample_every",  # TensorBoard samples
+    "paths",  # data_dir, data_mirror, output_root: where things are on this machine
+    "data.data_dir",  # interpolated from paths.data_dir
+    "data.mirror",  # interpolated from paths.data_mirror
+)
 
 
 @dataclass
@@ -92,3 +113,90 @@ def changed_keys(old: dict, new: dict, ignored: tuple[str, ...] = RESUME_ONLY_KE
         elif a != b:
             changed.append(group)
     return changed
+
+
+class ConfigMismatchError(ValueError):
+    """A run folder holds a run made with another config (see ``RUN_ONLY_KEYS``)."""
+
+
+def _is_run_only(key: str, allowed: tuple[str, ...]) -> bool:
+    return any(key == a or key.startswith(a + ".") for a in allowed)
+
+
+def config_mismatch(
+    saved: dict, current: dict, allowed: tuple[str, ...] = RUN_ONLY_KEYS
+) -> list[str]:
+    """``group.key`` entries whose values differ between the config a run folder was made with
+    and the current one, leaving out ``allowed`` keys.
+
+    Only keys that both configs have are compared: a key that one side lacks was added or
+    removed by a code change since the run was made, and its value there is unknown (a changed
+    optimizer still shows, through ``optim.name``).
+    """
+    mismatched = []
+    for group in sorted(set(saved) & set(current)):
+        a, b = saved[group], current[group]
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys = [f"{group}.{key}" for key in sorted(set(a) & set(b)) if a[key] != b[key]]
+        else:
+            keys = [group] if a != b else []
+        mismatched += [key for key in keys if not _is_run_only(key, allowed)]
+    return mismatched
+
+
+# metrics.json fields (Trainer.info) that mirror config keys: the fallback for a finished run
+# that left no checkpoint (diverged before its first epoch ended)
+METRICS_CONFIG_KEYS = {
+    "dataset": "data.name",
+    "unit": "model.unit",
+    "optim": "optim.name",
+    "lr": "optim.lr",
+    "seed": "seed",
+    "batch_size": "trainer.batch_size",
+    "max_epochs": "trainer.max_epochs",
+    "weight_noise": "trainer.weight_noise",
+}
+
+
+def saved_config(run_dir: str | Path) -> dict:
+    """The resolved config the run in ``run_dir`` was made with: checkpoints/last.pt's (or
+    best.pt's) ``config``, else the config fields metrics.json records; {} when unknown."""
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    for name in ("last.pt", "best.pt"):
+        path = ckpt_dir / name
+        if path.is_file():
+            try:
+                config = load_checkpoint(path).get("config")
+            except ValueError:  # unreadable: the other file or metrics.json may still say
+                continue
+            if config:
+                return config
+    metrics = run_files.read_metrics(run_dir) or {}
+    config: dict = {}
+    for field_name, key in METRICS_CONFIG_KEYS.items():
+        if field_name in metrics:
+            group, _, name = key.rpartition(".")
+            if group:
+                config.setdefault(group, {})[name] = metrics[field_name]
+            else:
+                config[name] = metrics[field_name]
+    return config
+
+
+def check_same_config(saved: dict, current: dict, run_dir: str | Path) -> None:
+    """Raise ``ConfigMismatchError`` (one line) when ``run_dir``'s run was made with a config
+    that differs from ``current`` in more than ``RUN_ONLY_KEYS``."""
+    mismatched = config_mismatch(saved, plain_data(current))
+    if not mismatched:
+        return
+
+    def value(config: dict, key: str):
+        group, _, name = key.partition(".")
+        return config[group][name] if name else config[group]
+
+    changes = ", ".join(f"{k} {value(saved, k)!r} -> {value(current, k)!r}" for k in mismatched)
+    raise ConfigMismatchError(
+        f"{run_dir} holds a run made with a different config ({changes}); use another "
+        "paths.output_root (a different run folder), or trainer.force=true to retrain it from "
+        "scratch"
+    )

@@ -20,7 +20,7 @@ class TrainerSettings:
     weight_noise: float = 0.075  # std of Gaussian weight noise (paper: 0.075); 0 = off
     weight_noise_head: bool = False  # also perturb the output layer's weight matrices
     eval_with_noise: bool = False  # evaluate with weight noise, as the released code did
-    diverge_factor: float = 10.0  # stop as diverged when an NLL exceeds this x the initial one
+    diverge_factor: float = 10.0  # diverged above initial + (this - 1) x |initial| (valid NLL)
     bucket: bool = True  # group sequences of similar length into batches
     log_every: int = 1  # updates between train/grad_norm and train/lr scalars
     sample_every: int = 0  # epochs between TensorBoard samples; 0 = off
