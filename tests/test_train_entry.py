@@ -23,7 +23,7 @@ METRIC_KEYS = {
     "optim", "epochs", "updates", "wall_seconds", "best_epoch", "train_nll", "valid_nll",
     "test_nll", "status", "git_commit", "nll_convention", "train_nll_seqavg",
     "valid_nll_seqavg", "test_nll_seqavg", "train_nll_allframes", "valid_nll_allframes",
-    "test_nll_allframes",
+    "test_nll_allframes", "batch_size", "max_epochs", "patience", "eval_every", "weight_noise",
 }  # fmt: skip
 
 

@@ -79,7 +79,7 @@ class Run:
 
         `completed` with `best_epoch` > `max_epochs` - window, where window is `patience`
         evaluations (times `eval_every`) when metrics.json records them, else 10% of
-        `max_epochs` (training does not write patience to metrics.json today).
+        `max_epochs` (runs written before metrics.json recorded `patience`).
         """
         best, budget = self.get("best_epoch"), self.get("max_epochs")
         if self.status != "completed" or not (math.isfinite(best) and math.isfinite(budget)):

@@ -108,6 +108,8 @@ class Trainer:
             "seed": self.seed,
             "batch_size": settings.batch_size,
             "max_epochs": settings.max_epochs,
+            "patience": settings.patience,  # the reports flag runs still improving at the budget
+            "eval_every": settings.eval_every,
             "weight_noise": settings.weight_noise,
             "git_commit": git_commit(),
             "nll_convention": NLL_CONVENTION,

@@ -154,6 +154,8 @@ METRICS_CONFIG_KEYS = {
     "seed": "seed",
     "batch_size": "trainer.batch_size",
     "max_epochs": "trainer.max_epochs",
+    "patience": "trainer.patience",
+    "eval_every": "trainer.eval_every",
     "weight_noise": "trainer.weight_noise",
 }
 
