@@ -24,16 +24,16 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from gru_repro.atomic import atomic_write_text
 from gru_repro.models import BernoulliHead, make_unit
 from gru_repro.models.reference import reference_forward
+from gru_repro.provenance import cpu_model, git_commit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STEPS = 200  # frames per sequence (the issue's benchmark setting)
@@ -146,36 +146,7 @@ def bench_case(task: str, unit: str, batch: int, repeats: int, alternatives: boo
     return row
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo where there is one (Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        commit += "-dirty" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
     return {
         "machine": platform.machine(),
         "processor": cpu_model(),
@@ -186,7 +157,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "commit": commit,
+        "commit": git_commit(REPO_ROOT),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
@@ -223,18 +194,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="interleaved repeats per case")
@@ -256,8 +215,8 @@ def main(argv: list[str] | None = None) -> None:
             for unit in ("tanh", "gru", "lstm"):
                 alternatives = batch == 16 and not args.no_alternatives
                 report["rows"].append(bench_case(task, unit, batch, repeats, alternatives))
-    write_atomic(args.out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
-    write_atomic(args.out_dir / "bench.md", markdown(report))
+    atomic_write_text(args.out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.out_dir / "bench.md", markdown(report))
     print(f"wrote {args.out_dir / 'bench.md'} and bench.json")
 
 
