@@ -30,3 +30,21 @@ def data_mirror() -> Path:
             "like ../shared/data (see data/README.md)"
         )
     return mirror
+
+
+# Results lines that tests want shown in `make test`'s output (e.g. the speech runs' NLL
+# against the single-Gaussian baseline), printed once at the end of the session.
+_RESULT_LINES: list[str] = []
+
+
+@pytest.fixture
+def report_result():
+    """Call with one line of text to show it in the test session's closing summary."""
+    return _RESULT_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _RESULT_LINES:
+        terminalreporter.section("results reported by tests")
+        for line in _RESULT_LINES:
+            terminalreporter.write_line(line)

@@ -42,7 +42,9 @@ def gaussian_baseline_nll(splits) -> float:
 
 
 @pytest.mark.parametrize("unit", ["tanh", "gru", "lstm"])
-def test_short_run_beats_single_gaussian(unit: str, small_speech_a, tmp_path: Path) -> None:
+def test_short_run_beats_single_gaussian(
+    unit: str, small_speech_a, tmp_path: Path, report_result
+) -> None:
     splits = small_speech_a
     baseline = gaussian_baseline_nll(splits)
     diagonal = float(
@@ -65,6 +67,6 @@ def test_short_run_beats_single_gaussian(unit: str, small_speech_a, tmp_path: Pa
         f"(unit diagonal Gaussian {diagonal:.3f})"
     )
     log.info(message)
-    print(message)
+    report_result(message)
     assert np.isfinite(metrics["valid_nll"])
     assert metrics["valid_nll"] < baseline
