@@ -51,6 +51,15 @@ def _compute_seconds(results: SweepResults) -> float:
     return total
 
 
+def _display_path(path: Path) -> str:
+    """`path` relative to the current directory when it lies below it (no machine-specific
+    prefixes in committed reports), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def results_readme(results: SweepResults, written: list[str], reproduce_log: dict | None) -> str:
     log_ = reproduce_log or {}
     total = log_.get("total_seconds")
@@ -63,7 +72,7 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
         "",
         f"- protocol: `{results.protocol.name}` — {results.protocol.description}",
         f"- command: `{log_.get('command', 'scripts/make_reports.py (runs made elsewhere)')}`",
-        f"- runs folder: `{results.runs_root}`",
+        f"- runs folder: `{_display_path(results.runs_root)}`",
         f"- code commit (reports): `{git_commit()}`",
         f"- code commit(s) of the runs: {run_commits}",
         f"- machine: {log_.get('machine', machine_description())}",
