@@ -12,6 +12,8 @@ OUTPUTS ?= outputs
 # Runs root of the full protocol: finished runs' summaries are committed here, so
 # `make reproduce` continues the published sweep; RUNS=outputs/my-runs starts afresh.
 RUNS ?= results/runs
+# Speech data of the full protocol: subset (the reduced CPU sizes) or whole (all of FSDD).
+SPEECH ?= subset
 # Extra flags for `make reports`, e.g. REPORT_FLAGS=--allow-incomplete for a partial sweep.
 REPORT_FLAGS ?=
 
@@ -49,7 +51,7 @@ bench: install ## Speed of our units vs torch.nn (writes results/bench.md, resul
 	$(PY) scripts/bench.py
 
 reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figure 3 (days of CPU; resumable)
-	$(PY) scripts/reproduce.py --protocol full --skip-data --runs $(RUNS) --out results
+	$(PY) scripts/reproduce.py --protocol full --speech $(SPEECH) --skip-data --runs $(RUNS) --out results
 
 reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 minutes on 2 cores)
 	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs results/quick/runs --out results/quick

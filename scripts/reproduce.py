@@ -1,6 +1,7 @@
 """Run the paper's protocol end to end: data, LR search, selection, seed reruns, reports.
 
     python scripts/reproduce.py --protocol full     # make reproduce: days of CPU, resumable
+    python scripts/reproduce.py --speech whole      # ... with speech on all of FSDD (GPU/cluster)
     python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~15 min on 2 cores
 
 Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid; run
@@ -30,6 +31,7 @@ from gru_repro.reports.build import REPRODUCE_LOG, build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
 from gru_repro.reports.protocol import (
     SEARCH_SEED,
+    SPEECH_DATA,
     ExperimentPlan,
     Protocol,
     full_protocol,
@@ -182,6 +184,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=("full", "quick"), default="full")
     parser.add_argument("--protocol-file", type=Path, help="a protocol.json to run instead")
+    parser.add_argument(
+        "--speech",
+        choices=tuple(SPEECH_DATA),
+        default="subset",
+        help="full protocol's speech data: the reduced CPU subsets (default) or all of FSDD",
+    )
     parser.add_argument("--runs", type=Path, help="runs root (default outputs/reproduce[-quick])")
     parser.add_argument("--out", type=Path, help="reports folder (default results[/quick])")
     parser.add_argument(
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.protocol == "quick":
         protocol = quick_protocol(CONFIG_DIR)
     else:
-        protocol = full_protocol(CONFIG_DIR)
+        protocol = full_protocol(CONFIG_DIR, speech=args.speech)
     to_run = protocol
     if args.only:
         unknown = set(args.only) - {p.experiment for p in protocol.experiments}

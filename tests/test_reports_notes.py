@@ -212,3 +212,22 @@ def test_selected_rate_at_the_edge_of_the_grid_is_noted(tmp_path: Path) -> None:
     assert len(notes) == 2
     assert any(line.startswith("- GRU") and "largest" in line for line in notes)
     assert any(line.startswith("- tanh") and "smallest" in line for line in notes)
+
+
+def test_table2_names_the_overrides_an_experiment_ran_with(tmp_path: Path) -> None:
+    subset = ("data.max_sequences=600", "data.max_eval_sequences=200")
+    protocol = Protocol(
+        "test",
+        (
+            ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),
+            ExperimentPlan("speech/a", lrs=LRS, seeds=(1, 2, 3), overrides=subset),
+        ),
+    )
+    _fill(tmp_path, protocol, {"tanh": 1e-4, "gru": 3e-4, "lstm": 1e-3})
+    rows = {(r.experiment, r.unit): r for r in table2_rows(collect(tmp_path, protocol))}
+    for unit in ("tanh", "gru", "lstm"):
+        assert (
+            "`data.max_sequences=600` `data.max_eval_sequences=200`"
+            in rows[("speech/a", unit)].note
+        )
+        assert "run with" not in rows[("music/jsb", unit)].note

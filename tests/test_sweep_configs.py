@@ -23,6 +23,7 @@ from gru_repro.reports.protocol import EXPERIMENTS, full_protocol, lr_dirname, q
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
+SPEECH = ("speech/a", "speech/b")
 DATA_OF = {
     "music/jsb": "jsb",
     "music/nottingham": "nottingham",
@@ -104,6 +105,16 @@ def test_protocols_read_the_configs() -> None:
     assert [p.experiment for p in full.experiments] == list(EXPERIMENTS)
     assert all(p.lrs == tuple(draw_lr_candidates()) for p in full.experiments)
     assert all(p.seeds == (1, 2, 3) for p in full.experiments)
+    speech = {p.experiment: p.overrides for p in full.experiments if p.experiment in SPEECH}
+    assert speech == {  # the documented reduced CPU sizes of docs/speech.md, by default
+        "speech/a": ("data.max_sequences=600", "data.max_eval_sequences=200"),
+        "speech/b": ("data.max_sequences=64", "data.max_eval_sequences=24"),
+    }
+    assert all(not p.overrides for p in full.experiments if p.experiment not in SPEECH)
+    whole = full_protocol(EXPERIMENT_DIR, speech="whole")
+    assert all(not p.overrides for p in whole.experiments)
+    with pytest.raises(ValueError, match="speech data 'all'"):
+        full_protocol(EXPERIMENT_DIR, speech="all")
     quick = quick_protocol(EXPERIMENT_DIR)
     assert all(set(p.lrs) <= set(draw_lr_candidates()) for p in quick.experiments)
     assert all(len(p.seeds) >= 2 for p in quick.experiments)

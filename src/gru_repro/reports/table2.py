@@ -50,7 +50,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), std
 
 
-def _row(experiment: str, dataset: str, result: UnitResult) -> Table2Row:
+def _row(
+    experiment: str, dataset: str, result: UnitResult, overrides: tuple[str, ...] = ()
+) -> Table2Row:
     runs = [r for r in result.finished_seed_runs if r.status != "diverged"]
     n_diverged = sum(r.status == "diverged" for r in result.finished_seed_runs)
     train = _mean_std([r.get("train_nll") for r in runs])
@@ -76,6 +78,8 @@ def _row(experiment: str, dataset: str, result: UnitResult) -> Table2Row:
         notes.append(f"{GRID_EDGE_NOTE} ({result.grid_edge} candidate)")
     if experiment in NOT_COMPARABLE:
         notes.append(NOT_COMPARABLE[experiment])
+    if overrides:  # the protocol changed this experiment's data or budget: say how
+        notes.append("run with " + " ".join(f"`{o}`" for o in overrides))
     conventions = sorted({str(r.metrics.get("nll_convention", "?")) for r in runs})
 
     def diff(ours: float, paper: float | None) -> float | None:
@@ -105,7 +109,7 @@ def _row(experiment: str, dataset: str, result: UnitResult) -> Table2Row:
 
 def table2_rows(results: SweepResults) -> list[Table2Row]:
     return [
-        _row(exp.plan.experiment, exp.plan.label, unit_result)
+        _row(exp.plan.experiment, exp.plan.label, unit_result, exp.plan.overrides)
         for exp in results.experiments
         for unit_result in exp.units.values()
     ]
