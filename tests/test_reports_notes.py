@@ -16,7 +16,12 @@ from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.figure3 import _draw_column
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
-from gru_repro.reports.table2 import table2_markdown, table2_rows
+from gru_repro.reports.table2 import (
+    Table2Row,
+    table2_markdown,
+    table2_rows,
+    target_check_lines,
+)
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 STILL_IMPROVING = "still improving at the epoch budget"
@@ -231,3 +236,45 @@ def test_table2_names_the_overrides_an_experiment_ran_with(tmp_path: Path) -> No
             in rows[("speech/a", unit)].note
         )
         assert "run with" not in rows[("music/jsb", unit)].note
+
+
+def _table2_row(experiment: str, unit: str, test_diff: float | None) -> Table2Row:
+    paper = 8.0
+    ours = math.nan if test_diff is None else paper + test_diff
+    return Table2Row(
+        experiment=experiment,
+        dataset=experiment.split("/")[1],
+        unit=unit,
+        selected_lr=None if test_diff is None else 1e-3,
+        n_seeds=0 if test_diff is None else 3,
+        train_nll_mean=ours,
+        train_nll_std=0.0,
+        paper_train_nll=paper,
+        train_diff=test_diff,
+        test_nll_mean=ours,
+        test_nll_std=0.0,
+        paper_test_nll=paper,
+        test_diff=test_diff,
+        epochs_mean=math.nan,
+        updates_mean=math.nan,
+        wall_seconds_mean=math.nan,
+        nll_convention="",
+        note="",
+    )
+
+
+def test_target_check_counts_met_missed_and_not_run_music_cells() -> None:
+    rows = [
+        _table2_row("music/jsb", "gru", -0.07),  # below the paper: met
+        _table2_row("music/jsb", "tanh", 0.10),  # exactly paper + 0.10: met
+        _table2_row("music/piano_midi", "lstm", 1.41),  # missed
+        _table2_row("music/musedata", "tanh", None),  # not run yet
+        _table2_row("speech/a", "gru", None),  # FSDD: no paper number to meet
+    ]
+    rows[-1].test_diff = None
+    (line,) = target_check_lines(rows)
+    assert "met by 2 of the 3 music cells run so far (1 not run yet)" in line
+    assert "missed by piano_midi LSTM (Δ test +1.41)" in line
+    assert "jsb" not in line
+    assert target_check_lines(rows[:2])[0].endswith("(0 not run yet).")
+    assert target_check_lines([rows[-1]]) == []

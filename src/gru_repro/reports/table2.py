@@ -163,6 +163,9 @@ def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bo
             f"| {_num(r.selected_lr, '.3g')} | {r.n_seeds} | {_num(r.epochs_mean, '.0f')} "
             f"| {_duration(r.wall_seconds_mean)} | {r.note} |"
         )
+    target = target_check_lines(rows)
+    if target:
+        lines += ["", *target]
     lines += [
         "",
         "Notes: *" + STILL_IMPROVING_NOTE + "* = a seed run whose validation NLL was still "
@@ -172,6 +175,35 @@ def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bo
         "(see lr_search.md).",
     ]
     return "\n".join(lines) + "\n"
+
+
+TARGET_MARGIN = 0.10  # nats: a music cell meets the reproduction target at paper + this
+
+
+def target_check_lines(rows: list[Table2Row], margin: float = TARGET_MARGIN) -> list[str]:
+    """One paragraph on the reproduction target: our mean test NLL <= paper + `margin`.
+
+    Only rows with a paper number to compare with (the music sets) count; rows not run yet are
+    counted as such, and every miss names its cell and its Δ test (ours − paper).
+    """
+    comparable = [
+        r for r in rows if r.paper_test_nll is not None and r.experiment not in NOT_COMPARABLE
+    ]
+    if not comparable:
+        return []
+    done = [r for r in comparable if r.test_diff is not None]
+    met = [r for r in done if r.test_diff <= margin]
+    missed = [r for r in done if r.test_diff > margin]
+    line = (
+        f"Target (test NLL at or below the paper's + {margin:.2f} nats): met by {len(met)} of "
+        f"the {len(done)} music cells run so far ({len(comparable) - len(done)} not run yet)"
+    )
+    if missed:
+        line += "; missed by " + ", ".join(
+            f"{r.dataset} {UNIT_LABELS.get(r.unit, r.unit)} (Δ test {r.test_diff:+.2f})"
+            for r in missed
+        )
+    return [line + "."]
 
 
 def table2_csv(rows: list[Table2Row]) -> str:
