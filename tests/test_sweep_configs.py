@@ -105,10 +105,11 @@ def test_protocols_read_the_configs() -> None:
     assert [p.experiment for p in full.experiments] == list(EXPERIMENTS)
     assert all(p.lrs == tuple(draw_lr_candidates()) for p in full.experiments)
     assert all(p.seeds == (1, 2, 3) for p in full.experiments)
+    budget = "trainer.max_epochs=100"
     speech = {p.experiment: p.overrides for p in full.experiments if p.experiment in SPEECH}
     assert speech == {  # the documented reduced CPU sizes of docs/speech.md, by default
-        "speech/a": ("data.max_sequences=600", "data.max_eval_sequences=200"),
-        "speech/b": ("data.max_sequences=64", "data.max_eval_sequences=24"),
+        "speech/a": ("data.max_sequences=600", "data.max_eval_sequences=200", budget),
+        "speech/b": ("data.max_sequences=64", "data.max_eval_sequences=24", budget),
     }
     assert all(not p.overrides for p in full.experiments if p.experiment not in SPEECH)
     whole = full_protocol(EXPERIMENT_DIR, speech="whole")

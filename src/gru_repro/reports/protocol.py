@@ -115,12 +115,22 @@ class Protocol:
 # The speech experiments' data in the full protocol. On the whole of FSDD a speech epoch takes
 # 0.5-0.8 min on one core (docs/speech.md), so the paper's search (30 runs of up to 200 epochs,
 # plus seeds) is weeks of CPU per setting; "subset" trains the same search on the documented
-# reduced CPU sizes (a seeded tenth of the data, ~1.5-3 s per epoch), "whole" on everything
-# (for a GPU or a cluster). Normalisation uses all training recordings either way.
+# reduced CPU sizes (a seeded tenth of the data, ~1.5-3 s per epoch on a free core) with an
+# epoch budget of 100 (speech A: 75 updates per epoch, 7,500 in all), "whole" on everything
+# with the default budget (for a GPU or a cluster). Normalisation uses all training recordings
+# either way.
 SPEECH_DATA = {
     "subset": {
-        "speech/a": ("data.max_sequences=600", "data.max_eval_sequences=200"),
-        "speech/b": ("data.max_sequences=64", "data.max_eval_sequences=24"),
+        "speech/a": (
+            "data.max_sequences=600",
+            "data.max_eval_sequences=200",
+            "trainer.max_epochs=100",
+        ),
+        "speech/b": (
+            "data.max_sequences=64",
+            "data.max_eval_sequences=24",
+            "trainer.max_epochs=100",
+        ),
     },
     "whole": {},
 }
@@ -144,7 +154,7 @@ def full_protocol(config_dir: str | Path, n_seeds: int = 3, speech: str = "subse
     )
     speech_note = (
         "speech on the reduced CPU subsets (speech A: 600 train / 200 valid and test segments; "
-        "speech B: 64 / 24 sequences)"
+        "speech B: 64 / 24 sequences) with an epoch budget of 100"
         if speech == "subset"
         else "speech on all of FSDD"
     )
