@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gru_repro.atomic import atomic_torch_save
 from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model
-from gru_repro.provenance import git_commit
+from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files
 from gru_repro.training.checkpoint import load_checkpoint, seed_everything
 from gru_repro.training.early_stopping import EarlyStopping
@@ -112,6 +112,8 @@ class Trainer:
             "eval_every": settings.eval_every,
             "weight_noise": settings.weight_noise,
             "git_commit": git_commit(),
+            "machine": machine_description(),  # where it ran (the last session, if resumed)
+            "device": str(settings.device),
             "nll_convention": NLL_CONVENTION,
         }
         last = self.ckpt_dir / "last.pt"
