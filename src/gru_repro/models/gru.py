@@ -62,26 +62,25 @@ class PaperGRUFunction(torch.autograd.Function):
         x, h0, weight_ih, weight_hh, gates, reset_h, out = ctx.saved_tensors
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
-        r, z, cand = gates.split(hidden, dim=-1)
-        prev = previous_states(h0, out)
-        # dL/d(pre-activations) = dL/dh_t times these factors, for all steps at once
-        # (k_r multiplies dL/d(r * h) instead).
-        keep = 1.0 - z
-        k_zn = gates.new_empty(steps, batch, 2, hidden)
-        torch.sub(cand, prev, out=k_zn[:, :, 0]).mul_(z).mul_(keep)  # (h~ - h) z (1 - z)
-        torch.addcmul(z, z, cand * cand, value=-1.0, out=k_zn[:, :, 1])  # z (1 - h~^2)
-        k_r = torch.addcmul(r, r, r, value=-1.0).mul_(prev)  # r (1 - r) h_{t-1}
         u_rz = weight_hh[: 2 * hidden]
         u_n = weight_hh[2 * hidden :]
         grad_pre = torch.empty_like(gates)  # (T, B, 3H) = [a_r, a_z, a_n] gradients
         grad_h = grad_out[-1] + grad_hn  # dL/dh_{T-1}
         cpp = kernels.loops()
-        if cpp is not None:
-            k_zn2 = k_zn.view(steps, batch, 2 * hidden)
+        if cpp is not None:  # the same loop, with the factors below computed inside it
             grad_h = cpp.paper_gru_backward(
-                grad_out.contiguous(), grad_h, k_zn2, k_r, keep, r, u_rz, u_n, grad_pre
+                grad_out.contiguous(), grad_h, gates, h0, out, u_rz, u_n, grad_pre
             )
         else:
+            r, z, cand = gates.split(hidden, dim=-1)
+            prev = previous_states(h0, out)
+            # dL/d(pre-activations) = dL/dh_t times these factors, for all steps at once
+            # (k_r multiplies dL/d(r * h) instead).
+            keep = 1.0 - z
+            k_zn = gates.new_empty(steps, batch, 2, hidden)
+            torch.sub(cand, prev, out=k_zn[:, :, 0]).mul_(z).mul_(keep)  # (h~ - h) z (1 - z)
+            torch.addcmul(z, z, cand * cand, value=-1.0, out=k_zn[:, :, 1])  # z (1 - h~^2)
+            k_r = torch.addcmul(r, r, r, value=-1.0).mul_(prev)  # r (1 - r) h_{t-1}
             grad_h = _paper_gru_backward_loop(
                 grad_out, grad_h, k_zn, k_r, keep, r, u_rz, u_n, grad_pre
             )
@@ -190,22 +189,22 @@ class ResetAfterGRUFunction(torch.autograd.Function):
         x, h0, weight_ih, weight_hh, gates, recur, out = ctx.saved_tensors
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
-        r, z, n = gates.split(hidden, dim=-1)
-        prev = previous_states(h0, out)
-        k_n = (1.0 - z) * (1.0 - n * n)
-        k_z = (prev - n) * z * (1.0 - z)
-        # dL/d(U_r h + b_hr) = da_n * k_r and dL/d(U_n h + b_hn) = da_n * r, as one (B, 2, H) op
-        k_rn = torch.stack([recur[..., 2 * hidden :] * r * (1.0 - r), r], dim=2)
         grad_recur = torch.empty_like(gates)  # (T, B, 3H): dL/d(U h + b_h)
         grad_n = torch.empty_like(out)  # (T, B, H): dL/d(pre-activation of n)
         grad_h = grad_out[-1] + grad_hn  # dL/dh_{T-1}
         cpp = kernels.loops()
-        if cpp is not None:
-            k_rn2 = k_rn.view(steps, batch, 2 * hidden)
+        if cpp is not None:  # the same loop, with the factors below computed inside it
             grad_h = cpp.reset_after_gru_backward(
-                grad_out.contiguous(), grad_h, k_n, k_z, k_rn2, z, weight_hh, grad_recur, grad_n
+                grad_out.contiguous(), grad_h, gates, recur, h0, out, weight_hh, grad_recur, grad_n
             )
         else:
+            r, z, n = gates.split(hidden, dim=-1)
+            prev = previous_states(h0, out)
+            k_n = (1.0 - z) * (1.0 - n * n)
+            k_z = (prev - n) * z * (1.0 - z)
+            # dL/d(U_r h + b_hr) = da_n * k_r and dL/d(U_n h + b_hn) = da_n * r, as one
+            # (B, 2, H) op
+            k_rn = torch.stack([recur[..., 2 * hidden :] * r * (1.0 - r), r], dim=2)
             g_rec = grad_recur.unbind(0)
             g_rec_z = grad_recur[..., hidden : 2 * hidden].unbind(0)
             g_rec_rn = grad_recur.view(steps, batch, 3, hidden)[:, :, ::2].unbind(0)

@@ -88,31 +88,40 @@ class LSTMFunction(torch.autograd.Function):
         x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out = saved
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
-        i, f, g, o = gates.split(hidden, dim=-1)
-        c_prev = previous_states(c0, cells)  # (T, B, H) c_{t-1}
-        # Elementwise factors for every step, so the loop only multiplies and accumulates:
-        #   dL/da_o = dh * k_o;  dL/dc_t = carried + dh * k_c  (incl. the V_o path);
-        #   dL/da_{i,f,g} = dc * k_ifg;  carried to c_{t-1}: dc * k_keep  (incl. V_i, V_f).
-        k_o = tanh_cells * o * (1.0 - o)
-        k_c = o * (1.0 - tanh_cells * tanh_cells)
-        k_ifg = torch.stack(  # (T, B, 3, H)
-            [g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)], dim=2
-        )
-        k_keep = f
-        if peephole is not None:
-            k_c = k_c.addcmul_(k_o, peephole[2])
-            k_keep = f + k_ifg[:, :, 0] * peephole[0] + k_ifg[:, :, 1] * peephole[1]
         grad_pre = torch.empty_like(gates)  # (T, B, 4H)
         # dL/dh_t accumulates in place in a copy of grad_out (in-place addmm_ is cheaper).
         grad_hs = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H)
         grad_hs[-1] += grad_hn
         grad_c = grad_cn.clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
+        grad_peephole = None
         cpp = kernels.loops()
-        if cpp is not None:
-            k_ifg = k_ifg.view(steps, batch, 3 * hidden)
-            cpp.lstm_backward(grad_hs, grad_c, k_o, k_c, k_ifg, k_keep, weight_hh, grad_pre)
+        if cpp is not None:  # the same loop, with the factors below computed inside it
+            grad_peephole = gates.new_zeros(3, hidden)  # accumulated there even when unused
+            cpp.lstm_backward(
+                grad_hs, grad_c, gates, c0, cells, tanh_cells, peephole, weight_hh,
+                grad_pre, grad_peephole,
+            )
         else:
+            i, f, g, o = gates.split(hidden, dim=-1)
+            c_prev = previous_states(c0, cells)  # (T, B, H) c_{t-1}
+            # Elementwise factors for every step, so the loop only multiplies and accumulates:
+            #   dL/da_o = dh * k_o;  dL/dc_t = carried + dh * k_c  (incl. the V_o path);
+            #   dL/da_{i,f,g} = dc * k_ifg;  carried to c_{t-1}: dc * k_keep  (incl. V_i, V_f).
+            k_o = tanh_cells * o * (1.0 - o)
+            k_c = o * (1.0 - tanh_cells * tanh_cells)
+            k_ifg = torch.stack(  # (T, B, 3, H)
+                [g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)], dim=2
+            )
+            k_keep = f
+            if peephole is not None:
+                k_c = k_c.addcmul_(k_o, peephole[2])
+                k_keep = f + k_ifg[:, :, 0] * peephole[0] + k_ifg[:, :, 1] * peephole[1]
             _lstm_backward_loop(grad_hs, grad_c, k_o, k_c, k_ifg, k_keep, weight_hh, grad_pre)
+            if peephole is not None and ctx.needs_input_grad[6]:
+                gi, gf, _, go = grad_pre.split(hidden, dim=-1)
+                grad_peephole = torch.stack(
+                    [(gi * c_prev).sum((0, 1)), (gf * c_prev).sum((0, 1)), (go * cells).sum((0, 1))]
+                )
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 7
         if needs[0]:
@@ -126,10 +135,7 @@ class LSTMFunction(torch.autograd.Function):
         if needs[5]:
             grads[5] = grad_pre.sum((0, 1))
         if peephole is not None and needs[6]:
-            gi, gf, _, go = grad_pre.split(hidden, dim=-1)
-            grads[6] = torch.stack(
-                [(gi * c_prev).sum((0, 1)), (gf * c_prev).sum((0, 1)), (go * cells).sum((0, 1))]
-            )
+            grads[6] = grad_peephole
         return tuple(grads)
 
 

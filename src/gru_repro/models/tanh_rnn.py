@@ -49,14 +49,14 @@ class TanhRNNFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, out = ctx.saved_tensors
-        dtanh = torch.addcmul(out.new_ones(()), out, out, value=-1.0)  # (T, B, H) 1 - h_t^2
         grad_pre = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H)
-        grad_pre[-1] += grad_hn  # dL/dh_t, turned into dL/d(pre-activation) in place below
-        grad_pre[-1].mul_(dtanh[-1])
         cpp = kernels.loops()
-        if cpp is not None:
-            cpp.tanh_backward(grad_pre, dtanh, weight_hh)
+        if cpp is not None:  # same steps as below, 1 - h_t^2 computed inside the loop
+            cpp.tanh_backward(grad_pre, grad_hn, out, weight_hh)
         else:
+            dtanh = torch.addcmul(out.new_ones(()), out, out, value=-1.0)  # (T, B, H) 1 - h_t^2
+            grad_pre[-1] += grad_hn  # dL/dh_t, turned into dL/d(pre-activation) in place below
+            grad_pre[-1].mul_(dtanh[-1])
             grad_steps, dtanh_steps = grad_pre.unbind(0), dtanh.unbind(0)
             for t in range(x.shape[0] - 1, 0, -1):
                 grad_steps[t - 1].addmm_(grad_steps[t], weight_hh).mul_(dtanh_steps[t - 1])

@@ -1,8 +1,10 @@
 // Per-time-step loops of our hand-written recurrent units, forward and backward through time:
 // tanh RNN, the paper's GRU, the reset-after (torch.nn) GRU, and the LSTM with or without
-// diagonal peepholes. Everything outside the loops (input projections, the backward's
-// elementwise factors, weight-gradient matmuls) stays in Python: see tanh_rnn.py, gru.py,
-// lstm.py, which call these functions through gru_repro.models.kernels.
+// diagonal peepholes. Everything outside the loops (input projections, weight-gradient matmuls)
+// stays in Python: see tanh_rnn.py, gru.py, lstm.py, which call these functions through
+// gru_repro.models.kernels. Unlike the Python loops, the backward loops here compute the
+// elementwise factors (sigmoid and tanh derivatives) on the fly from the saved activations
+// instead of in whole-sequence passes before the loop: one pass over memory instead of ~15.
 //
 // Why hand-written: at the paper's sizes (B = 16, H = 36..400) a step is one small matmul plus
 // a few thousand elementwise operations, and the Python loops spend most of their time in
@@ -101,12 +103,11 @@ SIMD_CLONES void sigmoid_rows(T* __restrict__ x, int64_t sx, int64_t batch, int6
     for (int64_t j = 0; j < n; ++j) x[b * sx + j] = sigmoid(x[b * sx + j]);
 }
 
-// g <- g * k (backward of the tanh RNN).
+// tanh RNN backward: g <- g * (1 - h^2), g and h (B, H) rows of stride hidden.
 template <typename T>
-SIMD_CLONES void mul_rows(T* __restrict__ g, int64_t sg, const T* __restrict__ k, int64_t sk,
-                          int64_t batch, int64_t n) {
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t j = 0; j < n; ++j) g[b * sg + j] *= k[b * sk + j];
+SIMD_CLONES void tanh_grad(T* __restrict__ g, const T* __restrict__ h, int64_t batch,
+                           int64_t hidden) {
+  for (int64_t i = 0; i < batch * hidden; ++i) g[i] *= T(1) - h[i] * h[i];
 }
 
 // Paper GRU, first half: gates row [r, z, .] <- sigmoid; rh <- r * h_prev.
@@ -143,33 +144,35 @@ SIMD_CLONES void paper_gru_state(T* __restrict__ g, int64_t sg, const T* __restr
   }
 }
 
-// Paper GRU backward, first half: [g_z, g_n] = dh * k_zn.
+// Paper GRU backward, first half: g_z = dh (h~ - h_prev) z (1 - z), g_n = dh z (1 - h~^2).
+// gates rows [r, z, h~] and grad_pre rows (3H); dh, hp (B, H) rows of stride hidden.
 template <typename T>
-SIMD_CLONES void paper_gru_grad_zn(const T* __restrict__ dh, int64_t sdh, const T* __restrict__ k,
-                                   int64_t sk, T* __restrict__ gp, int64_t sgp, int64_t batch,
+SIMD_CLONES void paper_gru_grad_zn(const T* __restrict__ g, const T* __restrict__ hp,
+                                   const T* __restrict__ dh, T* __restrict__ gp, int64_t batch,
                                    int64_t hidden) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < hidden; ++j) {
-      const T d = dh[b * sdh + j];
-      gp[b * sgp + hidden + j] = d * k[b * sk + j];
-      gp[b * sgp + 2 * hidden + j] = d * k[b * sk + hidden + j];
+      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j;
+      const T z = g[i3 + hidden], c = g[i3 + 2 * hidden], d = dh[i];
+      gp[i3 + hidden] = d * ((c - hp[i]) * z * (T(1) - z));
+      gp[i3 + 2 * hidden] = d * (z * (T(1) - c * c));
     }
 }
 
-// Paper GRU backward, second half: g_r = d(rh) * k_r; next = carry + dh * keep + d(rh) * r.
+// Paper GRU backward, second half, with drh = dL/d(r * h_prev):
+// g_r = drh r (1 - r) h_prev; next = carry + dh (1 - z) + drh r (carry may be nullptr).
 template <typename T>
-SIMD_CLONES void paper_gru_grad_r(const T* __restrict__ dh, const T* __restrict__ drh,
-                                  const T* __restrict__ kr, const T* __restrict__ keep,
-                                  const T* __restrict__ r, int64_t sr, const T* __restrict__ carry,
-                                  T* __restrict__ gp, int64_t sgp, T* __restrict__ next,
-                                  int64_t batch, int64_t hidden) {
-  // dh, drh, kr, keep, carry, next: (B, H) contiguous rows of stride hidden.
+SIMD_CLONES void paper_gru_grad_r(const T* __restrict__ g, const T* __restrict__ hp,
+                                  const T* __restrict__ dh, const T* __restrict__ drh,
+                                  const T* __restrict__ carry, T* __restrict__ gp,
+                                  T* __restrict__ next, int64_t batch, int64_t hidden) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < hidden; ++j) {
-      const int64_t i = b * hidden + j;
-      gp[b * sgp + j] = drh[i] * kr[i];
+      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j;
+      const T r = g[i3], z = g[i3 + hidden];
+      gp[i3] = drh[i] * (r * (T(1) - r) * hp[i]);
       const T c = carry ? carry[i] : T(0);
-      next[i] = (c + dh[i] * keep[i]) + drh[i] * r[b * sr + j];
+      next[i] = (c + dh[i] * (T(1) - z)) + drh[i] * r;
     }
 }
 
@@ -195,25 +198,26 @@ SIMD_CLONES void reset_after_gru_cell(T* __restrict__ g, int64_t sg, const T* __
   }
 }
 
-// Reset-after GRU backward: g_n = dh k_n; grad_recur = [g_n k_r, dh k_z, g_n r];
-// next = carry + dh z. dh, carry, next, k_n, k_z, g_n: (B, H) rows of stride hidden.
+// Reset-after GRU backward: g_n = dh (1 - z) (1 - n^2); grad_recur = [g_n rec_n r (1 - r),
+// dh (h_prev - n) z (1 - z), g_n r]; next = carry + dh z (carry may be nullptr).
+// gates, recur, grad_recur rows of 3H; dh, hp, carry, next, grad_n rows of H.
 template <typename T>
-SIMD_CLONES void reset_after_gru_grad(const T* __restrict__ dh, const T* __restrict__ kn,
-                                      const T* __restrict__ kz, const T* __restrict__ krn,
-                                      const T* __restrict__ z, int64_t sz,
+SIMD_CLONES void reset_after_gru_grad(const T* __restrict__ g, const T* __restrict__ rec,
+                                      const T* __restrict__ hp, const T* __restrict__ dh,
                                       const T* __restrict__ carry, T* __restrict__ grec,
                                       T* __restrict__ gn, T* __restrict__ next, int64_t batch,
                                       int64_t hidden) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < hidden; ++j) {
-      const int64_t i = b * hidden + j, i2 = 2 * b * hidden + j, i3 = 3 * b * hidden + j;
-      const T d = dh[i], n = d * kn[i];
-      gn[i] = n;
-      grec[i3] = n * krn[i2];
-      grec[i3 + hidden] = d * kz[i];
-      grec[i3 + 2 * hidden] = n * krn[i2 + hidden];
+      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j;
+      const T r = g[i3], z = g[i3 + hidden], n = g[i3 + 2 * hidden], d = dh[i];
+      const T dn = d * ((T(1) - z) * (T(1) - n * n));
+      gn[i] = dn;
+      grec[i3] = dn * (rec[i3 + 2 * hidden] * r * (T(1) - r));
+      grec[i3 + hidden] = d * ((hp[i] - n) * z * (T(1) - z));
+      grec[i3 + 2 * hidden] = dn * r;
       const T c = carry ? carry[i] : T(0);
-      next[i] = c + d * z[b * sz + j];
+      next[i] = c + d * z;
     }
 }
 
@@ -248,23 +252,40 @@ SIMD_CLONES void lstm_cell(T* __restrict__ a, int64_t sa, const T* __restrict__ 
   }
 }
 
-// LSTM backward: g_o = dh k_o; dc += dh k_c; [g_i, g_f, g_g] = dc k_ifg; dc *= k_keep.
-// dh, dc, k_o, k_c: (B, H) rows of stride hidden; k_ifg rows of 3H; k_keep rows of skk.
-template <typename T>
-SIMD_CLONES void lstm_grad(const T* __restrict__ dh, T* __restrict__ dc, const T* __restrict__ ko,
-                           const T* __restrict__ kc, const T* __restrict__ kifg,
-                           const T* __restrict__ kk, int64_t skk, T* __restrict__ gp,
-                           int64_t batch, int64_t hidden) {
+// LSTM backward, one step: with k_o = tanh(c) o (1 - o) and (peepholes V_i, V_f, V_o)
+//   g_o = dh k_o;  dc += dh (o (1 - tanh(c)^2) + k_o V_o);
+//   g_i = dc g i (1 - i);  g_f = dc c_prev f (1 - f);  g_g = dc i (1 - g^2);
+//   dc <- dc f + g_i V_i + g_f V_f;  dv += [g_i c_prev, g_f c_prev, g_o c] (summed over rows).
+// gates and grad_pre rows of 4H; c_prev, c, tc, dh, dc rows of H; v, dv (3, H) or nullptr.
+template <typename T, bool Peep>
+SIMD_CLONES void lstm_grad(const T* __restrict__ a, const T* __restrict__ cp,
+                           const T* __restrict__ c, const T* __restrict__ tc,
+                           const T* __restrict__ v, const T* __restrict__ dh, T* __restrict__ dc,
+                           T* __restrict__ gp, T* __restrict__ dv, int64_t batch, int64_t hidden) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < hidden; ++j) {
-      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j, i4 = 4 * b * hidden + j;
-      const T d = dh[i];
-      gp[i4 + 3 * hidden] = d * ko[i];
-      const T dcn = dc[i] + d * kc[i];
-      gp[i4] = dcn * kifg[i3];
-      gp[i4 + hidden] = dcn * kifg[i3 + hidden];
-      gp[i4 + 2 * hidden] = dcn * kifg[i3 + 2 * hidden];
-      dc[i] = dcn * kk[b * skk + j];
+      const int64_t k = b * hidden + j, k4 = 4 * b * hidden + j;
+      const T i = a[k4], f = a[k4 + hidden], g = a[k4 + 2 * hidden], o = a[k4 + 3 * hidden];
+      const T d = dh[k], t = tc[k], cpk = cp[k];
+      const T k_o = t * o * (T(1) - o);
+      const T go = d * k_o;
+      T k_c = o * (T(1) - t * t);
+      if (Peep) k_c += k_o * v[2 * hidden + j];
+      const T dcn = dc[k] + d * k_c;
+      const T gi = dcn * (g * i * (T(1) - i));
+      const T gf = dcn * (cpk * f * (T(1) - f));
+      gp[k4] = gi;
+      gp[k4 + hidden] = gf;
+      gp[k4 + 2 * hidden] = dcn * (i * (T(1) - g * g));
+      gp[k4 + 3 * hidden] = go;
+      if (Peep) {
+        dc[k] = dcn * f + gi * v[j] + gf * v[hidden + j];
+        dv[j] += gi * cpk;
+        dv[hidden + j] += gf * cpk;
+        dv[2 * hidden + j] += go * c[k];
+      } else {
+        dc[k] = dcn * f;
+      }
     }
 }
 
@@ -292,16 +313,19 @@ void tanh_forward(Tensor out, const Tensor& s0, const Tensor& w_hh_t) {
   });
 }
 
-// grad_pre (T, B, H): dL/dh_t in, dL/da_t out, the last step already done; dtanh (T, B, H)
-// = 1 - h_t^2; weight_hh (H, H).
-void tanh_backward(Tensor grad_pre, const Tensor& dtanh, const Tensor& weight_hh) {
-  check_contiguous({&grad_pre}, "grad_pre");
+// grad_pre (T, B, H): dL/dh_t (from above) in, dL/da_t out; grad_hn (B, H) = dL/dh_{T-1} from
+// h_n; out (T, B, H) = h_t; weight_hh (H, H).
+void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
+                   const Tensor& weight_hh) {
+  check_contiguous({&grad_pre, &out}, "grad_pre, out");
   const int64_t steps = grad_pre.size(0), batch = grad_pre.size(1), hidden = grad_pre.size(2);
+  grad_pre.select(0, steps - 1).add_(grad_hn);
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "tanh_backward", [&] {
-    Rows<scalar_t> g(grad_pre), k(dtanh);
+    Rows<scalar_t> g(grad_pre), h(out);
+    tanh_grad(g.at(steps - 1), h.at(steps - 1), batch, hidden);
     for (int64_t t = steps - 1; t > 0; --t) {
       grad_pre.select(0, t - 1).addmm_(grad_pre.select(0, t), weight_hh);
-      mul_rows(g.at(t - 1), g.s1, k.at(t - 1), k.s1, batch, hidden);
+      tanh_grad(g.at(t - 1), h.at(t - 1), batch, hidden);
     }
   });
 }
@@ -327,28 +351,28 @@ void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
   });
 }
 
-// grad_out (T, B, H); grad_h (B, H): dL/dh_{T-1}, used as a buffer; k_zn (T, B, 2H) =
-// [(h~ - h) z (1 - z), z (1 - h~^2)]; k_r (T, B, H) = r (1 - r) h_{t-1}; keep (T, B, H) = 1 - z;
-// r (T, B, H); u_rz (2H, H); u_n (H, H); grad_pre (T, B, 3H) <- dL/d[a_r, a_z, a_n].
-// Returns dL/dh0 (B, H).
-Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& k_zn,
-                          const Tensor& k_r, const Tensor& keep, const Tensor& r,
-                          const Tensor& u_rz, const Tensor& u_n, Tensor grad_pre) {
-  check_contiguous({&grad_out, &grad_h, &k_zn, &k_r, &keep, &grad_pre}, "paper_gru_backward operands");
+// grad_out (T, B, H); grad_h (B, H): dL/dh_{T-1}, used as a buffer; gates (T, B, 3H) = [r, z, h~];
+// h0 (B, H); out (T, B, H) = h_t; u_rz (2H, H); u_n (H, H); grad_pre (T, B, 3H) <- dL/d[a_r, a_z,
+// a_n]. Returns dL/dh0 (B, H).
+Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
+                          const Tensor& h0, const Tensor& out, const Tensor& u_rz,
+                          const Tensor& u_n, Tensor grad_pre) {
+  check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre}, "paper_gru_backward operands");
   const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
   Tensor grad_next = at::empty_like(grad_h);
   Tensor grad_rh = at::empty_like(grad_h);  // dL/d(r_t * h_{t-1})
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "paper_gru_backward", [&] {
-    Rows<scalar_t> carry(grad_out), kzn(k_zn), kr(k_r), kp(keep), rr(r), gp(grad_pre);
+    Rows<scalar_t> carry(grad_out), g(gates), h(out), gp(grad_pre);
     const scalar_t* drh = grad_rh.data_ptr<scalar_t>();
     for (int64_t t = steps - 1; t >= 0; --t) {
       const scalar_t* dh = grad_h.data_ptr<scalar_t>();
-      paper_gru_grad_zn(dh, hidden, kzn.at(t), kzn.s1, gp.at(t), gp.s1, batch, hidden);
+      const scalar_t* hp = t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>();
+      paper_gru_grad_zn(g.at(t), hp, dh, gp.at(t), batch, hidden);
       Tensor row = grad_pre.select(0, t);
       at::mm_out(grad_rh, row.narrow(1, 2 * hidden, hidden), u_n);
-      paper_gru_grad_r(dh, drh, kr.at(t), kp.at(t), rr.at(t), rr.s1,
+      paper_gru_grad_r(g.at(t), hp, dh, drh,
                        t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr), gp.at(t),
-                       gp.s1, grad_next.data_ptr<scalar_t>(), batch, hidden);
+                       grad_next.data_ptr<scalar_t>(), batch, hidden);
       grad_next.addmm_(row.narrow(1, 0, 2 * hidden), u_rz);
       std::swap(grad_h, grad_next);
     }
@@ -374,22 +398,23 @@ void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_
   });
 }
 
-// grad_out (T, B, H); grad_h (B, H): dL/dh_{T-1}, used as a buffer; k_n, k_z (T, B, H);
-// k_rn (T, B, 2H) = [(U_n h + b_hn) r (1 - r), r]; z (T, B, H); weight_hh (3H, H);
+// grad_out (T, B, H); grad_h (B, H): dL/dh_{T-1}, used as a buffer; gates (T, B, 3H) = [r, z, n];
+// recur (T, B, 3H) = U h_{t-1} + b_hh; h0 (B, H); out (T, B, H) = h_t; weight_hh (3H, H);
 // grad_recur (T, B, 3H) <- dL/d(U h + b_hh); grad_n (T, B, H) <- dL/d(pre-activation of n).
 // Returns dL/dh0 (B, H).
-Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& k_n,
-                                const Tensor& k_z, const Tensor& k_rn, const Tensor& z,
+Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
+                                const Tensor& recur, const Tensor& h0, const Tensor& out,
                                 const Tensor& weight_hh, Tensor grad_recur, Tensor grad_n) {
-  check_contiguous({&grad_out, &grad_h, &k_n, &k_z, &k_rn, &grad_recur, &grad_n}, "reset_after_gru_backward operands");
+  check_contiguous({&grad_out, &grad_h, &gates, &recur, &h0, &out, &grad_recur, &grad_n},
+                   "reset_after_gru_backward operands");
   const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
   Tensor grad_next = at::empty_like(grad_h);
   AT_DISPATCH_FLOATING_TYPES(grad_recur.scalar_type(), "reset_after_gru_backward", [&] {
-    Rows<scalar_t> carry(grad_out), kn(k_n), kz(k_z), krn(k_rn), zz(z), gr(grad_recur),
-        gn(grad_n);
+    Rows<scalar_t> carry(grad_out), g(gates), rec(recur), h(out), gr(grad_recur), gn(grad_n);
     for (int64_t t = steps - 1; t >= 0; --t) {
-      reset_after_gru_grad(grad_h.data_ptr<scalar_t>(), kn.at(t), kz.at(t), krn.at(t), zz.at(t),
-                           zz.s1, t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr),
+      reset_after_gru_grad(g.at(t), rec.at(t), t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>(),
+                           grad_h.data_ptr<scalar_t>(),
+                           t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr),
                            gr.at(t), gn.at(t), grad_next.data_ptr<scalar_t>(), batch, hidden);
       grad_next.addmm_(grad_recur.select(0, t), weight_hh);
       std::swap(grad_h, grad_next);
@@ -425,19 +450,30 @@ void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor
 }
 
 // grad_hs (T, B, H): dL/dh_t from above in, completed in place; grad_c (B, H): dL/dc_{T-1} in,
-// dL/dc0 out; k_o, k_c (T, B, H); k_ifg (T, B, 3H); k_keep (T, B, H); weight_hh (4H, H);
-// grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o]. See LSTMFunction.backward for the factors.
-void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& k_o, const Tensor& k_c,
-                   const Tensor& k_ifg, const Tensor& k_keep, const Tensor& weight_hh,
-                   Tensor grad_pre) {
-  check_contiguous({&grad_hs, &grad_c, &k_o, &k_c, &k_ifg, &grad_pre}, "lstm_backward operands");
+// dL/dc0 out; gates (T, B, 4H) = [i, f, g, o]; c0 (B, H); cells, tanh_cells (T, B, H);
+// peephole (3, H) or None; weight_hh (4H, H); grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o];
+// grad_peephole (3, H) zeros in, dL/dV out (ignored without peepholes).
+void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Tensor& c0,
+                   const Tensor& cells, const Tensor& tanh_cells,
+                   const std::optional<Tensor>& peephole, const Tensor& weight_hh,
+                   Tensor grad_pre, Tensor grad_peephole) {
+  check_contiguous({&grad_hs, &grad_c, &gates, &c0, &cells, &tanh_cells, &grad_pre, &grad_peephole},
+                   "lstm_backward operands");
   const int64_t steps = grad_hs.size(0), batch = grad_hs.size(1), hidden = grad_hs.size(2);
+  const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "lstm_backward", [&] {
-    Rows<scalar_t> gh(grad_hs), ko(k_o), kc(k_c), kifg(k_ifg), kk(k_keep), gp(grad_pre);
+    Rows<scalar_t> gh(grad_hs), g(gates), c(cells), tc(tanh_cells), gp(grad_pre);
     scalar_t* dc = grad_c.data_ptr<scalar_t>();
+    const Tensor v = peep ? peephole->contiguous() : Tensor();
     for (int64_t t = steps - 1; t >= 0; --t) {
-      lstm_grad(gh.at(t), dc, ko.at(t), kc.at(t), kifg.at(t), kk.at(t), kk.s1, gp.at(t), batch,
-                hidden);
+      const scalar_t* cp = t > 0 ? c.at(t - 1) : c0.data_ptr<scalar_t>();
+      if (peep)
+        lstm_grad<scalar_t, true>(g.at(t), cp, c.at(t), tc.at(t), v.data_ptr<scalar_t>(),
+                                  gh.at(t), dc, gp.at(t), grad_peephole.data_ptr<scalar_t>(),
+                                  batch, hidden);
+      else
+        lstm_grad<scalar_t, false>(g.at(t), cp, c.at(t), tc.at(t), nullptr, gh.at(t), dc,
+                                   gp.at(t), nullptr, batch, hidden);
       if (t > 0) grad_hs.select(0, t - 1).addmm_(grad_pre.select(0, t), weight_hh);
     }
   });
