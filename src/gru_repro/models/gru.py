@@ -47,7 +47,13 @@ class PaperGRUFunction(torch.autograd.Function):
             r_steps, z_steps, cand_steps = (g.unbind(0) for g in gates.split(hidden, dim=-1))
             h = h0
             for rz, r, z, cand, rh, h_new in zip(
-                rz_steps, r_steps, z_steps, cand_steps, reset_h.unbind(0), out.unbind(0), strict=True
+                rz_steps,
+                r_steps,
+                z_steps,
+                cand_steps,
+                reset_h.unbind(0),
+                out.unbind(0),
+                strict=True,
             ):
                 rz.addmm_(h, u_rz_t).sigmoid_()
                 torch.mul(r, h, out=rh)

@@ -98,8 +98,16 @@ class LSTMFunction(torch.autograd.Function):
         if cpp is not None:  # the same loop, with the factors below computed inside it
             grad_peephole = gates.new_zeros(3, hidden)  # accumulated there even when unused
             cpp.lstm_backward(
-                grad_hs, grad_c, gates, c0, cells, tanh_cells, peephole, weight_hh,
-                grad_pre, grad_peephole,
+                grad_hs,
+                grad_c,
+                gates,
+                c0,
+                cells,
+                tanh_cells,
+                peephole,
+                weight_hh,
+                grad_pre,
+                grad_peephole,
             )
         else:
             i, f, g, o = gates.split(hidden, dim=-1)
