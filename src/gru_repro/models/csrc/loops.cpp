@@ -221,23 +221,27 @@ SIMD_CLONES void reset_after_gru_grad(const T* __restrict__ g, const T* __restri
     }
 }
 
-// LSTM cell: gates row [i, f, g, o] pre-activations (recurrent term included) -> activations;
-// c, tanh(c), h written. v = peepholes (3, H) or nullptr.
+// LSTM cell: gates row [i, f, g, o] input pre-activations plus rec (the recurrent term U h,
+// rows of 4H) -> activations; c, tanh(c), h written. v = peepholes (3, H) or nullptr.
 template <typename T, bool Peep>
-SIMD_CLONES void lstm_cell(T* __restrict__ a, int64_t sa, const T* __restrict__ cp, int64_t scp,
-                           T* __restrict__ c, T* __restrict__ tc, T* __restrict__ h,
-                           const T* __restrict__ v, int64_t batch, int64_t hidden) {
+SIMD_CLONES void lstm_cell(T* __restrict__ a, int64_t sa, const T* __restrict__ rec,
+                           const T* __restrict__ cp, int64_t scp, T* __restrict__ c,
+                           T* __restrict__ tc, T* __restrict__ h, const T* __restrict__ v,
+                           int64_t batch, int64_t hidden) {
   // c, tc, h: (B, H) rows of stride hidden.
   for (int64_t b = 0; b < batch; ++b) {
     T* ar = a + b * sa;
+    const T* rr = rec + 4 * b * hidden;
     for (int64_t j = 0; j < hidden; ++j) {
       const T cpj = cp[b * scp + j];
-      T pi = ar[j], pf = ar[hidden + j], po = ar[3 * hidden + j];
+      T pi = ar[j] + rr[j], pf = ar[hidden + j] + rr[hidden + j];
+      T po = ar[3 * hidden + j] + rr[3 * hidden + j];
       if (Peep) {
         pi += v[j] * cpj;
         pf += v[hidden + j] * cpj;
       }
-      const T i = sigmoid(pi), f = sigmoid(pf), g = tanh_(ar[2 * hidden + j]);
+      const T i = sigmoid(pi), f = sigmoid(pf);
+      const T g = tanh_(ar[2 * hidden + j] + rr[2 * hidden + j]);
       const T cn = f * cpj + i * g;
       if (Peep) po += v[2 * hidden + j] * cn;
       const T o = sigmoid(po), tcn = tanh_(cn);
@@ -256,17 +260,19 @@ SIMD_CLONES void lstm_cell(T* __restrict__ a, int64_t sa, const T* __restrict__ 
 //   g_o = dh k_o;  dc += dh (o (1 - tanh(c)^2) + k_o V_o);
 //   g_i = dc g i (1 - i);  g_f = dc c_prev f (1 - f);  g_g = dc i (1 - g^2);
 //   dc <- dc f + g_i V_i + g_f V_f;  dv += [g_i c_prev, g_f c_prev, g_o c] (summed over rows).
-// gates and grad_pre rows of 4H; c_prev, c, tc, dh, dc rows of H; v, dv (3, H) or nullptr.
+// dh = dh_from_above + dhr (the recurrent part); gates and grad_pre rows of 4H; c_prev, c, tc,
+// dh, dhr, dc rows of H; v, dv (3, H) or nullptr.
 template <typename T, bool Peep>
 SIMD_CLONES void lstm_grad(const T* __restrict__ a, const T* __restrict__ cp,
                            const T* __restrict__ c, const T* __restrict__ tc,
-                           const T* __restrict__ v, const T* __restrict__ dh, T* __restrict__ dc,
-                           T* __restrict__ gp, T* __restrict__ dv, int64_t batch, int64_t hidden) {
+                           const T* __restrict__ v, const T* __restrict__ dh,
+                           const T* __restrict__ dhr, T* __restrict__ dc, T* __restrict__ gp,
+                           T* __restrict__ dv, int64_t batch, int64_t hidden) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < hidden; ++j) {
       const int64_t k = b * hidden + j, k4 = 4 * b * hidden + j;
       const T i = a[k4], f = a[k4 + hidden], g = a[k4 + 2 * hidden], o = a[k4 + 3 * hidden];
-      const T d = dh[k], t = tc[k], cpk = cp[k];
+      const T d = dh[k] + dhr[k], t = tc[k], cpk = cp[k];
       const T k_o = t * o * (T(1) - o);
       const T go = d * k_o;
       T k_c = o * (T(1) - t * t);
@@ -357,7 +363,8 @@ void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
 Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
                           const Tensor& h0, const Tensor& out, const Tensor& u_rz,
                           const Tensor& u_n, Tensor grad_pre) {
-  check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre}, "paper_gru_backward operands");
+  check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre},
+                   "paper_gru_backward operands");
   const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
   Tensor grad_next = at::empty_like(grad_h);
   Tensor grad_rh = at::empty_like(grad_h);  // dL/d(r_t * h_{t-1})
@@ -435,21 +442,24 @@ void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
     Rows<scalar_t> g(gates), c(cells), tc(tanh_cells), h(out), first_c(c0);
     const Tensor v = peep ? peephole->contiguous() : Tensor();
+    // U h_{t-1} goes to a small buffer that stays in cache; the cell adds it to gates[t].
+    Tensor rec = at::empty({batch, 4 * hidden}, gates.options());
+    const scalar_t* rp = rec.data_ptr<scalar_t>();
     for (int64_t t = 0; t < steps; ++t) {
-      gates.select(0, t).addmm_(t == 0 ? h0 : out.select(0, t - 1), w_hh_t);
+      at::mm_out(rec, t == 0 ? h0 : out.select(0, t - 1), w_hh_t);
       const scalar_t* cp = t == 0 ? first_c.data : c.at(t - 1);
       const int64_t scp = t == 0 ? first_c.s1 : c.s1;
       if (peep)
-        lstm_cell<scalar_t, true>(g.at(t), g.s1, cp, scp, c.at(t), tc.at(t), h.at(t),
+        lstm_cell<scalar_t, true>(g.at(t), g.s1, rp, cp, scp, c.at(t), tc.at(t), h.at(t),
                                   v.data_ptr<scalar_t>(), batch, hidden);
       else
-        lstm_cell<scalar_t, false>(g.at(t), g.s1, cp, scp, c.at(t), tc.at(t), h.at(t), nullptr,
-                                   batch, hidden);
+        lstm_cell<scalar_t, false>(g.at(t), g.s1, rp, cp, scp, c.at(t), tc.at(t), h.at(t),
+                                   nullptr, batch, hidden);
     }
   });
 }
 
-// grad_hs (T, B, H): dL/dh_t from above in, completed in place; grad_c (B, H): dL/dc_{T-1} in,
+// grad_hs (T, B, H): dL/dh_t from above (read only); grad_c (B, H): dL/dc_{T-1} in,
 // dL/dc0 out; gates (T, B, 4H) = [i, f, g, o]; c0 (B, H); cells, tanh_cells (T, B, H);
 // peephole (3, H) or None; weight_hh (4H, H); grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o];
 // grad_peephole (3, H) zeros in, dL/dV out (ignored without peepholes).
@@ -457,24 +467,28 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
                    const Tensor& cells, const Tensor& tanh_cells,
                    const std::optional<Tensor>& peephole, const Tensor& weight_hh,
                    Tensor grad_pre, Tensor grad_peephole) {
-  check_contiguous({&grad_hs, &grad_c, &gates, &c0, &cells, &tanh_cells, &grad_pre, &grad_peephole},
-                   "lstm_backward operands");
+  check_contiguous(
+      {&grad_hs, &grad_c, &gates, &c0, &cells, &tanh_cells, &grad_pre, &grad_peephole},
+      "lstm_backward operands");
   const int64_t steps = grad_hs.size(0), batch = grad_hs.size(1), hidden = grad_hs.size(2);
   const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "lstm_backward", [&] {
     Rows<scalar_t> gh(grad_hs), g(gates), c(cells), tc(tanh_cells), gp(grad_pre);
     scalar_t* dc = grad_c.data_ptr<scalar_t>();
     const Tensor v = peep ? peephole->contiguous() : Tensor();
+    // dL/dh_t through h_{t+1}'s gates, in a small buffer that stays in cache.
+    Tensor grad_rec = at::zeros_like(grad_c);
+    const scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
     for (int64_t t = steps - 1; t >= 0; --t) {
+      if (t < steps - 1) at::mm_out(grad_rec, grad_pre.select(0, t + 1), weight_hh);
       const scalar_t* cp = t > 0 ? c.at(t - 1) : c0.data_ptr<scalar_t>();
       if (peep)
         lstm_grad<scalar_t, true>(g.at(t), cp, c.at(t), tc.at(t), v.data_ptr<scalar_t>(),
-                                  gh.at(t), dc, gp.at(t), grad_peephole.data_ptr<scalar_t>(),
-                                  batch, hidden);
+                                  gh.at(t), dhr, dc, gp.at(t),
+                                  grad_peephole.data_ptr<scalar_t>(), batch, hidden);
       else
-        lstm_grad<scalar_t, false>(g.at(t), cp, c.at(t), tc.at(t), nullptr, gh.at(t), dc,
+        lstm_grad<scalar_t, false>(g.at(t), cp, c.at(t), tc.at(t), nullptr, gh.at(t), dhr, dc,
                                    gp.at(t), nullptr, batch, hidden);
-      if (t > 0) grad_hs.select(0, t - 1).addmm_(grad_pre.select(0, t), weight_hh);
     }
   });
 }
