@@ -231,3 +231,11 @@ def test_use_backend_overrides_environment(fresh_kernels, monkeypatch) -> None:
 def test_extension_name_follows_the_source() -> None:
     name = kernels.extension_name()
     assert name.startswith("gru_repro_loops_") and name == kernels.extension_name()
+
+
+def test_loops_for_other_dtypes_is_python(fresh_kernels, monkeypatch) -> None:
+    """Only float32/float64 CPU tensors go to the C++ loops; others keep the Python loops."""
+    monkeypatch.setattr(kernels, "_build", _failing_build)  # must not even be attempted
+    with kernels.use_backend("cpp"):
+        assert kernels.loops_for(torch.zeros(2, dtype=torch.float16)) is None
+        assert kernels.loops_for(torch.zeros(2, dtype=torch.bfloat16)) is None

@@ -39,7 +39,7 @@ class PaperGRUFunction(torch.autograd.Function):
         reset_h = x.new_empty(steps, batch, hidden)  # (T, B, H) r_t * h_{t-1}
         u_rz_t = weight_hh[: 2 * hidden].t()
         u_n_t = weight_hh[2 * hidden :].t()
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:
             cpp.paper_gru_forward(gates, h0, u_rz_t, u_n_t, reset_h, out)
         else:
@@ -72,7 +72,7 @@ class PaperGRUFunction(torch.autograd.Function):
         u_n = weight_hh[2 * hidden :]
         grad_pre = torch.empty_like(gates)  # (T, B, 3H) = [a_r, a_z, a_n] gradients
         grad_h = grad_out[-1] + grad_hn  # dL/dh_{T-1}
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:  # the same loop, with the factors below computed inside it
             grad_h = cpp.paper_gru_backward(
                 grad_out.contiguous(), grad_h, gates, h0, out, u_rz, u_n, grad_pre
@@ -172,7 +172,7 @@ class ResetAfterGRUFunction(torch.autograd.Function):
         recur = x.new_empty(steps, batch, 3 * hidden)  # (T, B, 3H) U h_{t-1} + b_h
         out = x.new_empty(steps, batch, hidden)
         w_hh_t = weight_hh.t()
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:
             cpp.reset_after_gru_forward(gates, h0, w_hh_t, bias_hh, recur, out)
         else:
@@ -198,7 +198,7 @@ class ResetAfterGRUFunction(torch.autograd.Function):
         grad_recur = torch.empty_like(gates)  # (T, B, 3H): dL/d(U h + b_h)
         grad_n = torch.empty_like(out)  # (T, B, H): dL/d(pre-activation of n)
         grad_h = grad_out[-1] + grad_hn  # dL/dh_{T-1}
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:  # the same loop, with the factors below computed inside it
             grad_h = cpp.reset_after_gru_backward(
                 grad_out.contiguous(), grad_h, gates, recur, h0, out, weight_hh, grad_recur, grad_n

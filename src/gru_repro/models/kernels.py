@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 ENV_VAR = "GRU_REPRO_KERNELS"
 BACKENDS = ("auto", "cpp", "python")
 SOURCE = Path(__file__).with_name("csrc") / "loops.cpp"
@@ -112,6 +114,14 @@ def loops() -> ModuleType | None:
             stacklevel=2,
         )
     return None
+
+
+def loops_for(x: torch.Tensor) -> ModuleType | None:
+    """:func:`loops` for tensors like ``x``: None (the Python loops) unless x is a float32 or
+    float64 CPU tensor, the only ones the C++ loops handle."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    return loops()
 
 
 def main(argv: list[str] | None = None) -> None:

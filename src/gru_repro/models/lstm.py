@@ -48,7 +48,7 @@ class LSTMFunction(torch.autograd.Function):
         tanh_cells = x.new_empty(steps, batch, hidden)  # (T, B, H) tanh(c_t)
         out = x.new_empty(steps, batch, hidden)  # (T, B, H) h_t
         w_hh_t = weight_hh.t()
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:
             cpp.lstm_forward(gates, h0, c0, w_hh_t, peephole, cells, tanh_cells, out)
             ctx.save_for_backward(
@@ -94,7 +94,7 @@ class LSTMFunction(torch.autograd.Function):
         grad_hs[-1] += grad_hn
         grad_c = grad_cn.clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
         grad_peephole = None
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:  # the same loop, with the factors below computed inside it
             grad_peephole = gates.new_zeros(3, hidden)  # accumulated there even when unused
             cpp.lstm_backward(

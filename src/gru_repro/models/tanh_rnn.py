@@ -35,7 +35,7 @@ class TanhRNNFunction(torch.autograd.Function):
         out = out.view(steps, batch, -1)  # (T, B, H): 2 a_t without the recurrent term
         w_hh_t = weight_hh.t()
         s = h0.add(1.0).mul_(0.5)  # s_{-1} = (h0 + 1) / 2
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:
             cpp.tanh_forward(out, s, w_hh_t)
         else:
@@ -50,7 +50,7 @@ class TanhRNNFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, out = ctx.saved_tensors
         grad_pre = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H)
-        cpp = kernels.loops()
+        cpp = kernels.loops_for(x)
         if cpp is not None:  # same steps as below, 1 - h_t^2 computed inside the loop
             cpp.tanh_backward(grad_pre, grad_hn, out, weight_hh)
         else:

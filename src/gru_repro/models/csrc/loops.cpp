@@ -84,6 +84,7 @@ struct Rows {
   T* data;
   int64_t s0 = 0, s1 = 0;
   explicit Rows(const Tensor& x) : data(x.data_ptr<T>()) {
+    TORCH_CHECK(x.device().is_cpu(), "the C++ loops run on CPU tensors only");
     TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "expected a 2-d or 3-d tensor");
     TORCH_CHECK(x.stride(-1) == 1 || x.size(-1) <= 1, "last dimension must be contiguous");
     s1 = x.stride(-2);
