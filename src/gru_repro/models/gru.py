@@ -13,6 +13,7 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    input_grads,
     input_projection,
     previous_states,
     recurrent_weight_grad,
@@ -93,7 +94,7 @@ class PaperGRUFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 5
         if needs[0]:
-            grads[0] = grad_pre.view(-1, 3 * hidden).mm(weight_ih).view_as(x)
+            grads[0] = input_grads(grad_pre, weight_ih)
         if needs[1]:
             grads[1] = grad_h
         if needs[2]:
@@ -232,7 +233,7 @@ class ResetAfterGRUFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 6
         if needs[0]:
-            grads[0] = grad_in.view(-1, 3 * hidden).mm(weight_ih).view_as(x)
+            grads[0] = input_grads(grad_in, weight_ih)
         if needs[1]:
             grads[1] = grad_h
         if needs[2]:

@@ -13,6 +13,7 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    input_grads,
     input_projection,
     previous_states,
     recurrent_weight_grad,
@@ -133,7 +134,7 @@ class LSTMFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 7
         if needs[0]:
-            grads[0] = grad_pre.view(-1, 4 * hidden).mm(weight_ih).view_as(x)
+            grads[0] = input_grads(grad_pre, weight_ih)
         grads[1] = grad_pre[0].mm(weight_hh) if needs[1] else None
         grads[2] = grad_c if needs[2] else None
         if needs[3]:

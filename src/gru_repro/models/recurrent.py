@@ -110,6 +110,19 @@ def previous_states(first: Tensor, states: Tensor) -> Tensor:
     return torch.cat([first.unsqueeze(0), states[:-1]])
 
 
+def input_grads(grad_pre: Tensor, weight_ih: Tensor) -> Tensor:
+    """dL/dx for all steps as one matmul: (T, B, G) x (G, I) -> (T, B, I).
+
+    For few inputs (I <= G / 4, e.g. speech's 20) computed as (W^T grad_pre^T)^T, which MKL
+    runs faster (about 1.4x) than grad_pre W; the transposed copy is small.
+    """
+    steps, batch, gates = grad_pre.shape
+    flat = grad_pre.reshape(-1, gates)
+    if 4 * weight_ih.shape[1] <= gates:
+        return weight_ih.t().mm(flat.t()).t().contiguous().view(steps, batch, -1)
+    return flat.mm(weight_ih).view(steps, batch, -1)
+
+
 def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
     """Sum over all steps of outer products, as one matmul: (T,B,G) x (T,B,K) -> (G, K).
 

@@ -9,6 +9,7 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    input_grads,
     recurrent_weight_grad,
     weight_grads,
 )
@@ -63,7 +64,7 @@ class TanhRNNFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         grad_x = grad_h0 = grad_w_ih = grad_w_hh = grad_b = None
         if needs[0]:
-            grad_x = grad_pre.reshape(-1, grad_pre.shape[-1]).mm(weight_ih).view_as(x)
+            grad_x = input_grads(grad_pre, weight_ih)
         if needs[1]:
             grad_h0 = grad_pre[0].mm(weight_hh)
         if needs[2]:
