@@ -35,8 +35,9 @@ import torch
 ENV_VAR = "GRU_REPRO_KERNELS"
 BACKENDS = ("auto", "cpp", "python")
 SOURCE = Path(__file__).with_name("csrc") / "loops.cpp"
-# -fno-trapping-math lets the compiler turn the clamps in fast_exp into vector selects; results
-# are unchanged (the loops never enable floating-point traps). No -march=native, no -ffast-math.
+# -fno-trapping-math lets the compiler turn the clamps in fast_exp into vector selects; it does
+# not change any result (nothing enables floating-point traps; torch itself is built with it).
+# No -march=native (the build must run on any x86-64), no -ffast-math (it would change results).
 EXTRA_CFLAGS = ["-O3", "-fno-trapping-math"]
 
 _forced: str | None = None  # set by use_backend(), wins over the environment
