@@ -106,15 +106,27 @@ def loops() -> ModuleType | None:
         ) from _error
     if not _warned:
         _warned = True
-        first_line = str(_error).strip().splitlines()[0] if str(_error).strip() else ""
         warnings.warn(
-            f"gru_repro: C++ loops unavailable ({type(_error).__name__}: {first_line[:120]}); "
+            f"gru_repro: C++ loops unavailable ({type(_error).__name__}: {_summary(_error)}); "
             f"using the slower Python loops (set {ENV_VAR}=cpp to see the error, "
             f"{ENV_VAR}=python to silence this)",
             RuntimeWarning,
             stacklevel=2,
         )
     return None
+
+
+def _summary(error: BaseException) -> str:
+    """One short line from a (possibly long, multi-line) build error."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [
+        line
+        for line in lines
+        if ("error" in line.lower() or "not found" in line)
+        and not line.startswith("Error building extension")
+    ]
+    line = (telling or lines or [""])[0]
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def loops_for(x: torch.Tensor) -> ModuleType | None:
