@@ -28,6 +28,9 @@ class PaperGRUFunction(torch.autograd.Function):
     ``lerp`` (h). Every elementwise factor the backward needs is computed for all steps at once
     before its loop, which then costs 2 ``mul``, 1 ``mm``, 2 ``addcmul``, 1 ``addmm`` per step.
     Per-step views are made once with ``unbind`` (slicing inside the loop is not free).
+
+    The loops run in C++ (``csrc/loops.cpp``) or in Python as described here, see
+    :mod:`gru_repro.models.kernels`; the C++ backward computes the factors inside its loop.
     """
 
     @staticmethod
@@ -154,6 +157,9 @@ class ResetAfterGRUFunction(torch.autograd.Function):
 
     Forward per step: ``addmm`` (U h + b_h), ``add_ + sigmoid_`` (r, z), ``addcmul_ + tanh_``
     (n), ``lerp`` (h). Backward per step: 3 ``mul``, 1 ``addcmul``, 1 ``addmm_``.
+
+    The loops run in C++ (``csrc/loops.cpp``) or in Python as described here, see
+    :mod:`gru_repro.models.kernels`; the C++ backward computes the factors inside its loop.
     """
 
     @staticmethod

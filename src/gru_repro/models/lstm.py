@@ -28,6 +28,9 @@ class LSTMFunction(torch.autograd.Function):
     elementwise ops (seven without peepholes). Backward: every elementwise factor is computed
     for all steps before the loop, with the peephole paths folded into them, so each step is
     3 ``mul``, 1 ``addcmul_``, 1 ``addmm_``. Per-step views are made once with ``unbind``.
+
+    The loops run in C++ (``csrc/loops.cpp``) or in Python as described here, see
+    :mod:`gru_repro.models.kernels`; the C++ backward computes the factors inside its loop.
     """
 
     @staticmethod
