@@ -29,7 +29,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv/ and install the project with the pinned versions of requirements.lock
+# Compiles the C++ loops of the recurrent units on the first run (about 30 s), then finds them in
+# torch's extension cache (about 3 s); GRU_REPRO_KERNELS=python skips it (docs/ARCHITECTURE.md).
+install: $(STAMP) ## Create .venv/, install the pinned versions of requirements.lock, build the C++ loops
+	$(PY) -c "from gru_repro.models import kernels; kernels.main(['--build'])"
 
 lock: ## Re-pin requirements.lock from the current .venv (after changing pyproject.toml)
 	$(PY) -m pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements.lock.tmp

@@ -6,9 +6,19 @@ Bernoulli NLL), so the ratio measures the recurrent layer. Implementations are i
 within every repeat (so load from other processes hits both alike) and the median over
 repeats is reported. Writes results/bench.md and results/bench.json atomically.
 
+Columns and their backends (see gru_repro.models.kernels):
+
+- "ours": our units with the per-step loops in C++ (backend ``cpp``; the bench fails if the
+  extension cannot be built). This is the column the ratio and the targets refer to. With
+  ``GRU_REPRO_KERNELS=python`` it runs the Python loops instead, and the report says so.
+- "ours, Python loops": the same units with the Python loops (backend ``python``), to show
+  what the C++ loops gain; its ratio to torch.nn is the "ratio, Python loops" column.
+- "torch.nn": nn.RNN (tanh) / nn.GRU / nn.LSTM at the same hidden size (their fused kernels).
+
 Alternatives (batch 16 only, unless --no-alternatives): the same equations as a plain Python
-loop with autograd deriving the backward ("autograd loop"), the torch.nn-form GRU
-(reset_after) and the LSTM without peepholes. torch.compile is not used: compiling the
+loop with autograd deriving the backward ("autograd loop", no hand-written BPTT, so no
+backend), the torch.nn-form GRU (reset_after) and the LSTM without peepholes (both with the
+backend of "ours"). torch.compile is not used: compiling the
 unrolled loop takes minutes, and a compiled single step (measured once on a 2-core machine:
 17 s to compile the peephole LSTM's pointwise step, then ~19 us per call against ~25 us for
 the same step in eager ops) saves little over the in-place eager ops of the hand-written loop.
@@ -31,7 +41,7 @@ import torch
 from torch import nn
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.models import BernoulliHead, make_unit
+from gru_repro.models import BernoulliHead, kernels, make_unit
 from gru_repro.models.reference import reference_forward
 from gru_repro.provenance import cpu_model, git_commit
 
@@ -66,31 +76,46 @@ class ReferenceWrapper(nn.Module):
         return reference_forward(self.layer, x)
 
 
-def make_trainer(rnn: nn.Module, hidden: int, output_size: int):
+def ours_backend() -> str:
+    """Backend of the "ours" column: the C++ loops unless GRU_REPRO_KERNELS=python."""
+    return "python" if kernels.backend() == "python" else "cpp"
+
+
+def make_trainer(rnn: nn.Module, hidden: int, output_size: int, backend: str):
     head = BernoulliHead(hidden, output_size)
     params = list(rnn.parameters()) + list(head.parameters())
     optimizer = torch.optim.RMSprop(params, lr=1e-4)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        out, _ = rnn(x)
-        head.nll(head(out), y).mean().backward()
-        optimizer.step()
+        with kernels.use_backend(backend):
+            optimizer.zero_grad(set_to_none=True)
+            out, _ = rnn(x)
+            head.nll(head(out), y).mean().backward()
+            optimizer.step()
 
     return step
 
 
 def implementations(unit: str, input_size: int, hidden: int, alternatives: bool) -> dict:
+    """name -> (module, loops backend) for one case."""
+    ours = ours_backend()
     impls = {
-        "ours": make_unit(unit, input_size, hidden),
-        "torch.nn": TORCH_TWIN[unit](input_size, hidden),
+        "ours": (make_unit(unit, input_size, hidden), ours),
+        "ours, Python loops": (make_unit(unit, input_size, hidden), "python"),
+        "torch.nn": (TORCH_TWIN[unit](input_size, hidden), ours),
     }
     if alternatives:
-        impls["autograd loop"] = ReferenceWrapper(make_unit(unit, input_size, hidden))
+        impls["autograd loop"] = (ReferenceWrapper(make_unit(unit, input_size, hidden)), ours)
         if unit == "gru":
-            impls["ours reset_after"] = make_unit(unit, input_size, hidden, reset_after=True)
+            impls["ours reset_after"] = (
+                make_unit(unit, input_size, hidden, reset_after=True),
+                ours,
+            )
         if unit == "lstm":
-            impls["ours no peephole"] = make_unit(unit, input_size, hidden, peephole=False)
+            impls["ours no peephole"] = (
+                make_unit(unit, input_size, hidden, peephole=False),
+                ours,
+            )
     return impls
 
 
@@ -116,8 +141,8 @@ def bench_case(task: str, unit: str, batch: int, repeats: int, alternatives: boo
     y = (torch.rand(STEPS, batch, output_size, generator=gen) < 0.1).float()
     torch.manual_seed(0)
     steps = {
-        name: make_trainer(rnn, hidden, output_size)
-        for name, rnn in implementations(unit, input_size, hidden, alternatives).items()
+        name: make_trainer(rnn, hidden, output_size, backend)
+        for name, (rnn, backend) in implementations(unit, input_size, hidden, alternatives).items()
     }
     # Steps per measurement: about 0.25 s of the torch.nn step, at least 2.
     steps["torch.nn"](x, y)
@@ -137,6 +162,7 @@ def bench_case(task: str, unit: str, batch: int, repeats: int, alternatives: boo
         "hidden_size": hidden,
         "frames_per_second": {k: round(v, 1) for k, v in fps.items()},
         "ratio": round(fps["ours"] / fps["torch.nn"], 3),
+        "ratio_python_loops": round(fps["ours, Python loops"] / fps["torch.nn"], 3),
         "target": TARGETS[task, unit] if batch == 16 else None,
         "steps_per_repeat": n_steps,
     }
@@ -157,9 +183,14 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "ours_backend": ours_backend(),
         "commit": git_commit(REPO_ROOT),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def loops_label(backend: str) -> str:
+    return "C++ (csrc/loops.cpp)" if backend == "cpp" else "Python (GRU_REPRO_KERNELS=python)"
 
 
 def markdown(report: dict) -> str:
@@ -176,10 +207,18 @@ def markdown(report: dict) -> str:
         "recurrent and output layers (the same output layer and loss on both sides). Ratio =",
         "our frames/s over torch.nn's (nn.RNN tanh / nn.GRU / nn.LSTM at the same hidden size).",
         "",
+        'Backends (`GRU_REPRO_KERNELS`, see docs/ARCHITECTURE.md): "ours" and the alternatives',
+        f'run the per-step loops in **{loops_label(info.get("ours_backend", "cpp"))}**; "ours,',
+        'Python loops" is the same unit with the Python loops, and "ratio, Python loops" its',
+        "ratio to torch.nn. The autograd loop has no hand-written loops.",
+        "",
     ]
     names = list(dict.fromkeys(n for row in report["rows"] for n in row["frames_per_second"]))
     header = "| task | unit | hidden | batch | " + " | ".join(f"{n} frames/s" for n in names)
-    lines += [header + " | ratio | target |", "|" + "---|" * (len(names) + 6)]
+    lines += [
+        header + " | ratio | ratio, Python loops | target |",
+        "|" + "---|" * (len(names) + 7),
+    ]
     for row in report["rows"]:
         fps = " | ".join(
             f"{row['frames_per_second'][n]:,.0f}" if n in row["frames_per_second"] else ""
@@ -189,7 +228,7 @@ def markdown(report: dict) -> str:
         met = "" if not row["target"] else (" ok" if row["ratio"] >= row["target"] else " MISSED")
         lines.append(
             f"| {row['task']} | {row['unit']} | {row['hidden_size']} | {row['batch']} | {fps} "
-            f"| {row['ratio']:.2f} | {target}{met} |"
+            f"| {row['ratio']:.2f} | {row['ratio_python_loops']:.2f} | {target}{met} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -207,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
+    if ours_backend() == "cpp":
+        with kernels.use_backend("cpp"):
+            kernels.loops()  # build now, and fail here if the extension cannot be built
     repeats = min(args.repeats, 3) if args.quick else args.repeats
     batches = (16,) if args.quick else (16, 1, 64)
     report = {"info": machine_info(), "repeats": repeats, "steps": STEPS, "rows": []}

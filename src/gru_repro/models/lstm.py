@@ -10,8 +10,10 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    input_grads,
     input_projection,
     previous_states,
     recurrent_weight_grad,
@@ -26,6 +28,9 @@ class LSTMFunction(torch.autograd.Function):
     elementwise ops (seven without peepholes). Backward: every elementwise factor is computed
     for all steps before the loop, with the peephole paths folded into them, so each step is
     3 ``mul``, 1 ``addcmul_``, 1 ``addmm_``. Per-step views are made once with ``unbind``.
+
+    The loops run in C++ (``csrc/loops.cpp``) or in Python as described here, see
+    :mod:`gru_repro.models.kernels`; the C++ backward computes the factors inside its loop.
     """
 
     @staticmethod
@@ -47,6 +52,13 @@ class LSTMFunction(torch.autograd.Function):
         tanh_cells = x.new_empty(steps, batch, hidden)  # (T, B, H) tanh(c_t)
         out = x.new_empty(steps, batch, hidden)  # (T, B, H) h_t
         w_hh_t = weight_hh.t()
+        cpp = kernels.loops_for(x)
+        if cpp is not None:
+            cpp.lstm_forward(gates, h0, c0, w_hh_t, peephole, cells, tanh_cells, out)
+            ctx.save_for_backward(
+                x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out
+            )
+            return out, out[-1].clone(), cells[-1].clone()
         a_steps = gates.unbind(0)
         if_steps = gates[..., : 2 * hidden].view(steps, batch, 2, hidden).unbind(0)
         i_steps, f_steps, g_steps, o_steps = (a.unbind(0) for a in gates.split(hidden, dim=-1))
@@ -80,44 +92,53 @@ class LSTMFunction(torch.autograd.Function):
         x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out = saved
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
-        i, f, g, o = gates.split(hidden, dim=-1)
-        c_prev = previous_states(c0, cells)  # (T, B, H) c_{t-1}
-        # Elementwise factors for every step, so the loop only multiplies and accumulates:
-        #   dL/da_o = dh * k_o;  dL/dc_t = carried + dh * k_c  (incl. the V_o path);
-        #   dL/da_{i,f,g} = dc * k_ifg;  carried to c_{t-1}: dc * k_keep  (incl. V_i, V_f).
-        k_o = tanh_cells * o * (1.0 - o)
-        k_c = o * (1.0 - tanh_cells * tanh_cells)
-        k_ifg = torch.stack(  # (T, B, 3, H)
-            [g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)], dim=2
-        )
-        k_keep = f
-        if peephole is not None:
-            k_c = k_c.addcmul_(k_o, peephole[2])
-            k_keep = f + k_ifg[:, :, 0] * peephole[0] + k_ifg[:, :, 1] * peephole[1]
         grad_pre = torch.empty_like(gates)  # (T, B, 4H)
-        g_steps = grad_pre.unbind(0)
-        g_o = grad_pre[..., 3 * hidden :].unbind(0)
-        g_ifg = grad_pre[..., : 3 * hidden].view(steps, batch, 3, hidden).unbind(0)
-        k_o, k_c, k_ifg, k_keep = (k.unbind(0) for k in (k_o, k_c, k_ifg, k_keep))
         # dL/dh_t accumulates in place in a copy of grad_out (in-place addmm_ is cheaper).
         grad_hs = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H)
         grad_hs[-1] += grad_hn
-        grad_h_steps = grad_hs.unbind(0)
         grad_c = grad_cn.clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
-        grad_c3 = grad_c.unsqueeze(1)  # (B, 1, H) view of it, broadcasts against k_ifg
-        for t in range(steps - 1, -1, -1):
-            grad_h = grad_h_steps[t]
-            torch.mul(grad_h, k_o[t], out=g_o[t])
-            grad_c.addcmul_(grad_h, k_c[t])
-            torch.mul(grad_c3, k_ifg[t], out=g_ifg[t])
-            grad_c.mul_(k_keep[t])
-            if t > 0:
-                grad_h_steps[t - 1].addmm_(g_steps[t], weight_hh)
+        grad_peephole = None
+        cpp = kernels.loops_for(x)
+        if cpp is not None:  # the same loop, with the factors below computed inside it
+            grad_peephole = gates.new_zeros(3, hidden)  # accumulated there even when unused
+            cpp.lstm_backward(
+                grad_hs,
+                grad_c,
+                gates,
+                c0,
+                cells,
+                tanh_cells,
+                peephole,
+                weight_hh,
+                grad_pre,
+                grad_peephole,
+            )
+        else:
+            i, f, g, o = gates.split(hidden, dim=-1)
+            c_prev = previous_states(c0, cells)  # (T, B, H) c_{t-1}
+            # Elementwise factors for every step, so the loop only multiplies and accumulates:
+            #   dL/da_o = dh * k_o;  dL/dc_t = carried + dh * k_c  (incl. the V_o path);
+            #   dL/da_{i,f,g} = dc * k_ifg;  carried to c_{t-1}: dc * k_keep  (incl. V_i, V_f).
+            k_o = tanh_cells * o * (1.0 - o)
+            k_c = o * (1.0 - tanh_cells * tanh_cells)
+            k_ifg = torch.stack(  # (T, B, 3, H)
+                [g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)], dim=2
+            )
+            k_keep = f
+            if peephole is not None:
+                k_c = k_c.addcmul_(k_o, peephole[2])
+                k_keep = f + k_ifg[:, :, 0] * peephole[0] + k_ifg[:, :, 1] * peephole[1]
+            _lstm_backward_loop(grad_hs, grad_c, k_o, k_c, k_ifg, k_keep, weight_hh, grad_pre)
+            if peephole is not None and ctx.needs_input_grad[6]:
+                gi, gf, _, go = grad_pre.split(hidden, dim=-1)
+                grad_peephole = torch.stack(
+                    [(gi * c_prev).sum((0, 1)), (gf * c_prev).sum((0, 1)), (go * cells).sum((0, 1))]
+                )
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 7
         if needs[0]:
-            grads[0] = grad_pre.view(-1, 4 * hidden).mm(weight_ih).view_as(x)
-        grads[1] = g_steps[0].mm(weight_hh) if needs[1] else None
+            grads[0] = input_grads(grad_pre, weight_ih)
+        grads[1] = grad_pre[0].mm(weight_hh) if needs[1] else None
         grads[2] = grad_c if needs[2] else None
         if needs[3]:
             grads[3] = weight_grads(grad_pre, x)
@@ -126,11 +147,41 @@ class LSTMFunction(torch.autograd.Function):
         if needs[5]:
             grads[5] = grad_pre.sum((0, 1))
         if peephole is not None and needs[6]:
-            gi, gf, _, go = grad_pre.split(hidden, dim=-1)
-            grads[6] = torch.stack(
-                [(gi * c_prev).sum((0, 1)), (gf * c_prev).sum((0, 1)), (go * cells).sum((0, 1))]
-            )
+            grads[6] = grad_peephole
         return tuple(grads)
+
+
+def _lstm_backward_loop(
+    grad_hs: Tensor,
+    grad_c: Tensor,
+    k_o: Tensor,
+    k_c: Tensor,
+    k_ifg: Tensor,
+    k_keep: Tensor,
+    weight_hh: Tensor,
+    grad_pre: Tensor,
+) -> None:
+    """The LSTM's backward loop in Python; same contract as ``lstm_backward`` in loops.cpp.
+
+    grad_hs (T, B, H): dL/dh_t from above, completed in place; grad_c (B, H): dL/dc_{T-1} in,
+    dL/dc0 out; k_o, k_c, k_keep (T, B, H); k_ifg (T, B, 3, H); weight_hh (4H, H);
+    grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o].
+    """
+    steps, batch, hidden = grad_hs.shape
+    g_steps = grad_pre.unbind(0)
+    g_o = grad_pre[..., 3 * hidden :].unbind(0)
+    g_ifg = grad_pre[..., : 3 * hidden].view(steps, batch, 3, hidden).unbind(0)
+    k_o, k_c, k_ifg, k_keep = (k.unbind(0) for k in (k_o, k_c, k_ifg, k_keep))
+    grad_h_steps = grad_hs.unbind(0)
+    grad_c3 = grad_c.unsqueeze(1)  # (B, 1, H) view of it, broadcasts against k_ifg
+    for t in range(steps - 1, -1, -1):
+        grad_h = grad_h_steps[t]
+        torch.mul(grad_h, k_o[t], out=g_o[t])
+        grad_c.addcmul_(grad_h, k_c[t])
+        torch.mul(grad_c3, k_ifg[t], out=g_ifg[t])
+        grad_c.mul_(k_keep[t])
+        if t > 0:
+            grad_h_steps[t - 1].addmm_(g_steps[t], weight_hh)
 
 
 class LSTM(RecurrentLayer):

@@ -6,8 +6,10 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    input_grads,
     recurrent_weight_grad,
     weight_grads,
 )
@@ -22,6 +24,7 @@ class TanhRNNFunction(torch.autograd.Function):
     all steps; each step is one ``addmm_`` and one ``sigmoid_`` in place in the (T, B, H) buffer
     that becomes the output, and h = 2 s - 1 is one pass after the loop. Backward: per step
     one ``addmm_`` and one ``mul_``; the weight gradients are single matmuls after the loop.
+    The two loops run in C++ or Python, see :mod:`gru_repro.models.kernels`.
     """
 
     @staticmethod
@@ -33,8 +36,12 @@ class TanhRNNFunction(torch.autograd.Function):
         out = out.view(steps, batch, -1)  # (T, B, H): 2 a_t without the recurrent term
         w_hh_t = weight_hh.t()
         s = h0.add(1.0).mul_(0.5)  # s_{-1} = (h0 + 1) / 2
-        for out_t in out.unbind(0):  # per-step views made once: slicing in the loop costs
-            s = out_t.addmm_(s, w_hh_t, alpha=4.0).sigmoid_()
+        cpp = kernels.loops_for(x)
+        if cpp is not None:
+            cpp.tanh_forward(out, s, w_hh_t)
+        else:
+            for out_t in out.unbind(0):  # per-step views made once: slicing in the loop costs
+                s = out_t.addmm_(s, w_hh_t, alpha=4.0).sigmoid_()
         out.mul_(2.0).sub_(1.0)  # h_t = 2 s_t - 1 = tanh(a_t)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, out)
         return out, out[-1].clone()
@@ -43,17 +50,21 @@ class TanhRNNFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, out = ctx.saved_tensors
-        dtanh = torch.addcmul(out.new_ones(()), out, out, value=-1.0)  # (T, B, H) 1 - h_t^2
         grad_pre = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H)
-        grad_pre[-1] += grad_hn  # dL/dh_t, turned into dL/d(pre-activation) in place below
-        grad_pre[-1].mul_(dtanh[-1])
-        grad_steps, dtanh_steps = grad_pre.unbind(0), dtanh.unbind(0)
-        for t in range(x.shape[0] - 1, 0, -1):
-            grad_steps[t - 1].addmm_(grad_steps[t], weight_hh).mul_(dtanh_steps[t - 1])
+        cpp = kernels.loops_for(x)
+        if cpp is not None:  # same steps as below, 1 - h_t^2 computed inside the loop
+            cpp.tanh_backward(grad_pre, grad_hn, out, weight_hh)
+        else:
+            dtanh = torch.addcmul(out.new_ones(()), out, out, value=-1.0)  # (T, B, H) 1 - h_t^2
+            grad_pre[-1] += grad_hn  # dL/dh_t, turned into dL/d(pre-activation) in place below
+            grad_pre[-1].mul_(dtanh[-1])
+            grad_steps, dtanh_steps = grad_pre.unbind(0), dtanh.unbind(0)
+            for t in range(x.shape[0] - 1, 0, -1):
+                grad_steps[t - 1].addmm_(grad_steps[t], weight_hh).mul_(dtanh_steps[t - 1])
         needs = ctx.needs_input_grad
         grad_x = grad_h0 = grad_w_ih = grad_w_hh = grad_b = None
         if needs[0]:
-            grad_x = grad_pre.reshape(-1, grad_pre.shape[-1]).mm(weight_ih).view_as(x)
+            grad_x = input_grads(grad_pre, weight_ih)
         if needs[1]:
             grad_h0 = grad_pre[0].mm(weight_hh)
         if needs[2]:

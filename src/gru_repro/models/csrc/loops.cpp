@@ -1,0 +1,509 @@
+// Per-time-step loops of our hand-written recurrent units, forward and backward through time:
+// tanh RNN, the paper's GRU, the reset-after (torch.nn) GRU, and the LSTM with or without
+// diagonal peepholes. Everything outside the loops (input projections, weight-gradient matmuls)
+// stays in Python: see tanh_rnn.py, gru.py, lstm.py, which call these functions through
+// gru_repro.models.kernels. Unlike the Python loops, the backward loops here compute the
+// elementwise factors (sigmoid and tanh derivatives) on the fly from the saved activations
+// instead of in whole-sequence passes before the loop: one pass over memory instead of ~15.
+//
+// Why hand-written: at the paper's sizes (B = 16, H = 36..400) a step is one small matmul plus
+// a few thousand elementwise operations, and the Python loops spend most of their time in
+// per-op overhead (~5 us per torch call, several calls per step). No library offers these
+// cells' fused BPTT loops on CPU: torch.nn's fused kernels cover neither the paper's GRU
+// (reset before the product) nor peepholes, and do not expose their backward loops. Here each
+// step is one ATen matmul (two for the paper's GRU) into a preallocated buffer plus one fused
+// elementwise pass over raw pointers.
+//
+// Conventions: time-major tensors (T, B, K) whose last dimension is contiguous (views with a
+// row stride are fine, e.g. one gate block of a (T, B, G*H) buffer); (B, H) states likewise.
+// Gate blocks are stacked along the last dimension in torch.nn's order. Buffers passed in are
+// written in place. The elementwise passes are compiled for three instruction sets (AVX-512,
+// AVX2, baseline x86-64) and the best one the CPU has is picked at load time (GCC's
+// target_clones), so the build stays portable (no -march=native). Floating-point contraction
+// stays off (ISO C++ mode), so every variant rounds alike.
+
+#include <torch/extension.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <optional>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+namespace {
+
+using at::Tensor;
+
+// exp, sigmoid and tanh. float32 (training) uses a branch-free exp that the compiler can
+// vectorize (std::exp calls cannot be, without -ffast-math): round x / ln 2 to n with the
+// 1.5 * 2^23 trick, a degree-7 Taylor polynomial on the remainder |r| <= ln(2) / 2 (truncation
+// error < 1e-8 relative), times 2^n built in the exponent bits; about 1 ulp. float64 (tests,
+// gradcheck) uses the C library.
+inline float fast_exp(float x) {
+  x = x < -87.0f ? -87.0f : x;  // keeps 2^n a normal float; NaN passes through
+  x = x > 88.0f ? 88.0f : x;
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float y = x * 1.44269504088896341f + shifter;
+  const float n = y - shifter;
+  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;  // ln 2 in 2 parts
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits;
+  std::memcpy(&bits, &y, sizeof bits);  // the low mantissa bits of y hold n
+  bits = (bits - 0x4B400000 + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+inline double fast_exp(double x) { return std::exp(x); }
+
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + fast_exp(-x));
+}
+// float32: 1 - 2 / (e^{2x} + 1), absolute error ~1e-7 (like the sigmoid form of the tanh RNN's
+// Python loop); float64: std::tanh.
+inline float tanh_(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
+inline double tanh_(double x) { return std::tanh(x); }
+
+// Row pointers into a (T, B, K) or (B, K) tensor with a contiguous last dimension.
+template <typename T>
+struct Rows {
+  T* data;
+  int64_t s0 = 0, s1 = 0;
+  explicit Rows(const Tensor& x) : data(x.data_ptr<T>()) {
+    TORCH_CHECK(x.device().is_cpu(), "the C++ loops run on CPU tensors only");
+    TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "expected a 2-d or 3-d tensor");
+    TORCH_CHECK(x.stride(-1) == 1 || x.size(-1) <= 1, "last dimension must be contiguous");
+    s1 = x.stride(-2);
+    s0 = x.dim() == 3 ? x.stride(0) : 0;
+  }
+  T* at(int64_t t) const { return data + t * s0; }  // row 0 of step t
+};
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise passes over one step: B rows (row strides s*), H columns, no aliasing between
+// distinct pointer arguments.
+
+// tanh RNN on s = sigmoid(2 a): x <- sigmoid(x).
+template <typename T>
+SIMD_CLONES void sigmoid_rows(T* __restrict__ x, int64_t sx, int64_t batch, int64_t n) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < n; ++j) x[b * sx + j] = sigmoid(x[b * sx + j]);
+}
+
+// tanh RNN backward: g <- g * (1 - h^2), g and h (B, H) rows of stride hidden.
+template <typename T>
+SIMD_CLONES void tanh_grad(T* __restrict__ g, const T* __restrict__ h, int64_t batch,
+                           int64_t hidden) {
+  for (int64_t i = 0; i < batch * hidden; ++i) g[i] *= T(1) - h[i] * h[i];
+}
+
+// Paper GRU, first half: gates row [r, z, .] <- sigmoid; rh <- r * h_prev.
+template <typename T>
+SIMD_CLONES void paper_gru_gates(T* __restrict__ g, int64_t sg, const T* __restrict__ hp,
+                                 int64_t shp, T* __restrict__ rh, int64_t srh, int64_t batch,
+                                 int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b) {
+    T* r = g + b * sg;
+    T* z = r + hidden;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T rj = sigmoid(r[j]);
+      r[j] = rj;
+      z[j] = sigmoid(z[j]);
+      rh[b * srh + j] = rj * hp[b * shp + j];
+    }
+  }
+}
+
+// Paper GRU, second half: h~ <- tanh(h~ pre-activation); h = h_prev + z (h~ - h_prev).
+template <typename T>
+SIMD_CLONES void paper_gru_state(T* __restrict__ g, int64_t sg, const T* __restrict__ hp,
+                                 int64_t shp, T* __restrict__ h, int64_t sh, int64_t batch,
+                                 int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* z = g + b * sg + hidden;
+    T* cand = g + b * sg + 2 * hidden;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T c = tanh_(cand[j]);
+      const T p = hp[b * shp + j];
+      cand[j] = c;
+      h[b * sh + j] = p + z[j] * (c - p);
+    }
+  }
+}
+
+// Paper GRU backward, first half: g_z = dh (h~ - h_prev) z (1 - z), g_n = dh z (1 - h~^2).
+// gates rows [r, z, h~] and grad_pre rows (3H); dh, hp (B, H) rows of stride hidden.
+template <typename T>
+SIMD_CLONES void paper_gru_grad_zn(const T* __restrict__ g, const T* __restrict__ hp,
+                                   const T* __restrict__ dh, T* __restrict__ gp, int64_t batch,
+                                   int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < hidden; ++j) {
+      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j;
+      const T z = g[i3 + hidden], c = g[i3 + 2 * hidden], d = dh[i];
+      gp[i3 + hidden] = d * ((c - hp[i]) * z * (T(1) - z));
+      gp[i3 + 2 * hidden] = d * (z * (T(1) - c * c));
+    }
+}
+
+// Paper GRU backward, second half, with drh = dL/d(r * h_prev):
+// g_r = drh r (1 - r) h_prev; next = carry + dh (1 - z) + drh r (carry may be nullptr).
+template <typename T>
+SIMD_CLONES void paper_gru_grad_r(const T* __restrict__ g, const T* __restrict__ hp,
+                                  const T* __restrict__ dh, const T* __restrict__ drh,
+                                  const T* __restrict__ carry, T* __restrict__ gp,
+                                  T* __restrict__ next, int64_t batch, int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < hidden; ++j) {
+      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j;
+      const T r = g[i3], z = g[i3 + hidden];
+      gp[i3] = drh[i] * (r * (T(1) - r) * hp[i]);
+      const T c = carry ? carry[i] : T(0);
+      next[i] = (c + dh[i] * (T(1) - z)) + drh[i] * r;
+    }
+}
+
+// Reset-after GRU: r, z = sigmoid(g + rec); n = tanh(g_n + r * rec_n); h = n + z (h_prev - n).
+template <typename T>
+SIMD_CLONES void reset_after_gru_cell(T* __restrict__ g, int64_t sg, const T* __restrict__ rec,
+                                      int64_t srec, const T* __restrict__ hp, int64_t shp,
+                                      T* __restrict__ h, int64_t sh, int64_t batch,
+                                      int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b) {
+    T* gr = g + b * sg;
+    const T* rc = rec + b * srec;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T r = sigmoid(gr[j] + rc[j]);
+      const T z = sigmoid(gr[hidden + j] + rc[hidden + j]);
+      const T n = tanh_(gr[2 * hidden + j] + r * rc[2 * hidden + j]);
+      const T p = hp[b * shp + j];
+      gr[j] = r;
+      gr[hidden + j] = z;
+      gr[2 * hidden + j] = n;
+      h[b * sh + j] = n + z * (p - n);
+    }
+  }
+}
+
+// Reset-after GRU backward: g_n = dh (1 - z) (1 - n^2); grad_recur = [g_n rec_n r (1 - r),
+// dh (h_prev - n) z (1 - z), g_n r]; next = carry + dh z (carry may be nullptr).
+// gates, recur, grad_recur rows of 3H; dh, hp, carry, next, grad_n rows of H.
+template <typename T>
+SIMD_CLONES void reset_after_gru_grad(const T* __restrict__ g, const T* __restrict__ rec,
+                                      const T* __restrict__ hp, const T* __restrict__ dh,
+                                      const T* __restrict__ carry, T* __restrict__ grec,
+                                      T* __restrict__ gn, T* __restrict__ next, int64_t batch,
+                                      int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < hidden; ++j) {
+      const int64_t i = b * hidden + j, i3 = 3 * b * hidden + j;
+      const T r = g[i3], z = g[i3 + hidden], n = g[i3 + 2 * hidden], d = dh[i];
+      const T dn = d * ((T(1) - z) * (T(1) - n * n));
+      gn[i] = dn;
+      grec[i3] = dn * (rec[i3 + 2 * hidden] * r * (T(1) - r));
+      grec[i3 + hidden] = d * ((hp[i] - n) * z * (T(1) - z));
+      grec[i3 + 2 * hidden] = dn * r;
+      const T c = carry ? carry[i] : T(0);
+      next[i] = c + d * z;
+    }
+}
+
+// LSTM cell: gates row [i, f, g, o] input pre-activations plus rec (the recurrent term U h,
+// rows of 4H) -> activations; c, tanh(c), h written. v = peepholes (3, H) or nullptr.
+template <typename T, bool Peep>
+SIMD_CLONES void lstm_cell(T* __restrict__ a, int64_t sa, const T* __restrict__ rec,
+                           const T* __restrict__ cp, int64_t scp, T* __restrict__ c,
+                           T* __restrict__ tc, T* __restrict__ h, const T* __restrict__ v,
+                           int64_t batch, int64_t hidden) {
+  // c, tc, h: (B, H) rows of stride hidden.
+  for (int64_t b = 0; b < batch; ++b) {
+    T* ar = a + b * sa;
+    const T* rr = rec + 4 * b * hidden;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const T cpj = cp[b * scp + j];
+      T pi = ar[j] + rr[j], pf = ar[hidden + j] + rr[hidden + j];
+      T po = ar[3 * hidden + j] + rr[3 * hidden + j];
+      if (Peep) {
+        pi += v[j] * cpj;
+        pf += v[hidden + j] * cpj;
+      }
+      const T i = sigmoid(pi), f = sigmoid(pf);
+      const T g = tanh_(ar[2 * hidden + j] + rr[2 * hidden + j]);
+      const T cn = f * cpj + i * g;
+      if (Peep) po += v[2 * hidden + j] * cn;
+      const T o = sigmoid(po), tcn = tanh_(cn);
+      ar[j] = i;
+      ar[hidden + j] = f;
+      ar[2 * hidden + j] = g;
+      ar[3 * hidden + j] = o;
+      c[b * hidden + j] = cn;
+      tc[b * hidden + j] = tcn;
+      h[b * hidden + j] = o * tcn;
+    }
+  }
+}
+
+// LSTM backward, one step: with k_o = tanh(c) o (1 - o) and (peepholes V_i, V_f, V_o)
+//   g_o = dh k_o;  dc += dh (o (1 - tanh(c)^2) + k_o V_o);
+//   g_i = dc g i (1 - i);  g_f = dc c_prev f (1 - f);  g_g = dc i (1 - g^2);
+//   dc <- dc f + g_i V_i + g_f V_f;  dv += [g_i c_prev, g_f c_prev, g_o c] (summed over rows).
+// dh = dh_from_above + dhr (the recurrent part); gates and grad_pre rows of 4H; c_prev, c, tc,
+// dh, dhr, dc rows of H; v, dv (3, H) or nullptr.
+template <typename T, bool Peep>
+SIMD_CLONES void lstm_grad(const T* __restrict__ a, const T* __restrict__ cp,
+                           const T* __restrict__ c, const T* __restrict__ tc,
+                           const T* __restrict__ v, const T* __restrict__ dh,
+                           const T* __restrict__ dhr, T* __restrict__ dc, T* __restrict__ gp,
+                           T* __restrict__ dv, int64_t batch, int64_t hidden) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < hidden; ++j) {
+      const int64_t k = b * hidden + j, k4 = 4 * b * hidden + j;
+      const T i = a[k4], f = a[k4 + hidden], g = a[k4 + 2 * hidden], o = a[k4 + 3 * hidden];
+      const T d = dh[k] + dhr[k], t = tc[k], cpk = cp[k];
+      const T k_o = t * o * (T(1) - o);
+      const T go = d * k_o;
+      T k_c = o * (T(1) - t * t);
+      if (Peep) k_c += k_o * v[2 * hidden + j];
+      const T dcn = dc[k] + d * k_c;
+      const T gi = dcn * (g * i * (T(1) - i));
+      const T gf = dcn * (cpk * f * (T(1) - f));
+      gp[k4] = gi;
+      gp[k4 + hidden] = gf;
+      gp[k4 + 2 * hidden] = dcn * (i * (T(1) - g * g));
+      gp[k4 + 3 * hidden] = go;
+      if (Peep) {
+        dc[k] = dcn * f + gi * v[j] + gf * v[hidden + j];
+        dv[j] += gi * cpk;
+        dv[hidden + j] += gf * cpk;
+        dv[2 * hidden + j] += go * c[k];
+      } else {
+        dc[k] = dcn * f;
+      }
+    }
+}
+
+void check_contiguous(std::initializer_list<const Tensor*> xs, const char* what) {
+  for (const Tensor* x : xs) TORCH_CHECK(x->is_contiguous(), what, " must be contiguous");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loops over time, called from Python.
+
+// tanh RNN on s_t = (h_t + 1) / 2 = sigmoid(2 a_t), see TanhRNNFunction.
+// out (T, B, H): 2 (W x_t + b - U 1) in, s_t out; s0 (B, H); w_hh_t (H, H) = U^T.
+void tanh_forward(Tensor out, const Tensor& s0, const Tensor& w_hh_t) {
+  check_contiguous({&out}, "out");
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "tanh_forward", [&] {
+    Rows<scalar_t> s(out);
+    Tensor prev = s0;
+    for (int64_t t = 0; t < steps; ++t) {
+      Tensor cur = out.select(0, t);
+      cur.addmm_(prev, w_hh_t, 1, 4);  // 2 a_t = bracket + 4 U s_{t-1}
+      sigmoid_rows(s.at(t), s.s1, batch, hidden);
+      prev = cur;
+    }
+  });
+}
+
+// grad_pre (T, B, H): dL/dh_t (from above) in, dL/da_t out; grad_hn (B, H) = dL/dh_{T-1} from
+// h_n; out (T, B, H) = h_t; weight_hh (H, H).
+void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
+                   const Tensor& weight_hh) {
+  check_contiguous({&grad_pre, &out}, "grad_pre, out");
+  const int64_t steps = grad_pre.size(0), batch = grad_pre.size(1), hidden = grad_pre.size(2);
+  grad_pre.select(0, steps - 1).add_(grad_hn);
+  AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "tanh_backward", [&] {
+    Rows<scalar_t> g(grad_pre), h(out);
+    tanh_grad(g.at(steps - 1), h.at(steps - 1), batch, hidden);
+    for (int64_t t = steps - 1; t > 0; --t) {
+      grad_pre.select(0, t - 1).addmm_(grad_pre.select(0, t), weight_hh);
+      tanh_grad(g.at(t - 1), h.at(t - 1), batch, hidden);
+    }
+  });
+}
+
+// The paper's GRU: r, z = sigmoid(.), h~ = tanh(W x + U (r * h) + b), h = lerp(h, h~, z).
+// gates (T, B, 3H): input projections in, [r, z, h~] out; h0 (B, H); u_rz_t (H, 2H);
+// u_n_t (H, H); reset_h (T, B, H) <- r_t * h_{t-1}; out (T, B, H) <- h_t.
+void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
+                       const Tensor& u_n_t, Tensor reset_h, Tensor out) {
+  check_contiguous({&gates, &reset_h, &out}, "buffers");
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "paper_gru_forward", [&] {
+    Rows<scalar_t> g(gates), rh(reset_h), h(out), first(h0);
+    for (int64_t t = 0; t < steps; ++t) {
+      Tensor row = gates.select(0, t);
+      const scalar_t* hp = t == 0 ? first.data : h.at(t - 1);
+      const int64_t shp = t == 0 ? first.s1 : h.s1;
+      row.narrow(1, 0, 2 * hidden).addmm_(t == 0 ? h0 : out.select(0, t - 1), u_rz_t);
+      paper_gru_gates(g.at(t), g.s1, hp, shp, rh.at(t), rh.s1, batch, hidden);
+      row.narrow(1, 2 * hidden, hidden).addmm_(reset_h.select(0, t), u_n_t);
+      paper_gru_state(g.at(t), g.s1, hp, shp, h.at(t), h.s1, batch, hidden);
+    }
+  });
+}
+
+// grad_out (T, B, H); grad_h (B, H): dL/dh_{T-1}, used as a buffer; gates (T, B, 3H) = [r, z, h~];
+// h0 (B, H); out (T, B, H) = h_t; u_rz (2H, H); u_n (H, H); grad_pre (T, B, 3H) <- dL/d[a_r, a_z,
+// a_n]. Returns dL/dh0 (B, H).
+Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
+                          const Tensor& h0, const Tensor& out, const Tensor& u_rz,
+                          const Tensor& u_n, Tensor grad_pre) {
+  check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre},
+                   "paper_gru_backward operands");
+  const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
+  Tensor grad_next = at::empty_like(grad_h);
+  Tensor grad_rh = at::empty_like(grad_h);  // dL/d(r_t * h_{t-1})
+  AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "paper_gru_backward", [&] {
+    Rows<scalar_t> carry(grad_out), g(gates), h(out), gp(grad_pre);
+    const scalar_t* drh = grad_rh.data_ptr<scalar_t>();
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const scalar_t* dh = grad_h.data_ptr<scalar_t>();
+      const scalar_t* hp = t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>();
+      paper_gru_grad_zn(g.at(t), hp, dh, gp.at(t), batch, hidden);
+      Tensor row = grad_pre.select(0, t);
+      at::mm_out(grad_rh, row.narrow(1, 2 * hidden, hidden), u_n);
+      paper_gru_grad_r(g.at(t), hp, dh, drh,
+                       t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr), gp.at(t),
+                       grad_next.data_ptr<scalar_t>(), batch, hidden);
+      grad_next.addmm_(row.narrow(1, 0, 2 * hidden), u_rz);
+      std::swap(grad_h, grad_next);
+    }
+  });
+  return grad_h;
+}
+
+// torch.nn's GRU: n = tanh(W_n x + b_in + r * (U_n h + b_hn)), h = lerp(n, h, z).
+// gates (T, B, 3H): W x + b_ih in, [r, z, n] out; h0 (B, H); w_hh_t (H, 3H); bias_hh (3H,);
+// recur (T, B, 3H) <- U h_{t-1} + b_hh; out (T, B, H) <- h_t.
+void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_t,
+                             const Tensor& bias_hh, Tensor recur, Tensor out) {
+  check_contiguous({&gates, &recur, &out}, "buffers");
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "reset_after_gru_forward", [&] {
+    Rows<scalar_t> g(gates), rec(recur), h(out), first(h0);
+    for (int64_t t = 0; t < steps; ++t) {
+      Tensor rec_t = recur.select(0, t);
+      at::addmm_out(rec_t, bias_hh, t == 0 ? h0 : out.select(0, t - 1), w_hh_t);
+      reset_after_gru_cell(g.at(t), g.s1, rec.at(t), rec.s1, t == 0 ? first.data : h.at(t - 1),
+                           t == 0 ? first.s1 : h.s1, h.at(t), h.s1, batch, hidden);
+    }
+  });
+}
+
+// grad_out (T, B, H); grad_h (B, H): dL/dh_{T-1}, used as a buffer; gates (T, B, 3H) = [r, z, n];
+// recur (T, B, 3H) = U h_{t-1} + b_hh; h0 (B, H); out (T, B, H) = h_t; weight_hh (3H, H);
+// grad_recur (T, B, 3H) <- dL/d(U h + b_hh); grad_n (T, B, H) <- dL/d(pre-activation of n).
+// Returns dL/dh0 (B, H).
+Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
+                                const Tensor& recur, const Tensor& h0, const Tensor& out,
+                                const Tensor& weight_hh, Tensor grad_recur, Tensor grad_n) {
+  check_contiguous({&grad_out, &grad_h, &gates, &recur, &h0, &out, &grad_recur, &grad_n},
+                   "reset_after_gru_backward operands");
+  const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
+  Tensor grad_next = at::empty_like(grad_h);
+  AT_DISPATCH_FLOATING_TYPES(grad_recur.scalar_type(), "reset_after_gru_backward", [&] {
+    Rows<scalar_t> carry(grad_out), g(gates), rec(recur), h(out), gr(grad_recur), gn(grad_n);
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      reset_after_gru_grad(g.at(t), rec.at(t), t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>(),
+                           grad_h.data_ptr<scalar_t>(),
+                           t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr),
+                           gr.at(t), gn.at(t), grad_next.data_ptr<scalar_t>(), batch, hidden);
+      grad_next.addmm_(grad_recur.select(0, t), weight_hh);
+      std::swap(grad_h, grad_next);
+    }
+  });
+  return grad_h;
+}
+
+// LSTM, gates (i, f, g, o), optional diagonal peepholes V_i, V_f (on c_{t-1}), V_o (on c_t).
+// gates (T, B, 4H): input projections in, [i, f, g, o] out; h0, c0 (B, H); w_hh_t (H, 4H);
+// peephole (3, H) or None; cells, tanh_cells, out (T, B, H) <- c_t, tanh(c_t), h_t.
+void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor& w_hh_t,
+                  const std::optional<Tensor>& peephole, Tensor cells, Tensor tanh_cells,
+                  Tensor out) {
+  check_contiguous({&gates, &cells, &tanh_cells, &out}, "buffers");
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const bool peep = peephole.has_value() && peephole->defined();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
+    Rows<scalar_t> g(gates), c(cells), tc(tanh_cells), h(out), first_c(c0);
+    const Tensor v = peep ? peephole->contiguous() : Tensor();
+    // U h_{t-1} goes to a small buffer that stays in cache; the cell adds it to gates[t].
+    Tensor rec = at::empty({batch, 4 * hidden}, gates.options());
+    const scalar_t* rp = rec.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < steps; ++t) {
+      at::mm_out(rec, t == 0 ? h0 : out.select(0, t - 1), w_hh_t);
+      const scalar_t* cp = t == 0 ? first_c.data : c.at(t - 1);
+      const int64_t scp = t == 0 ? first_c.s1 : c.s1;
+      if (peep)
+        lstm_cell<scalar_t, true>(g.at(t), g.s1, rp, cp, scp, c.at(t), tc.at(t), h.at(t),
+                                  v.data_ptr<scalar_t>(), batch, hidden);
+      else
+        lstm_cell<scalar_t, false>(g.at(t), g.s1, rp, cp, scp, c.at(t), tc.at(t), h.at(t),
+                                   nullptr, batch, hidden);
+    }
+  });
+}
+
+// grad_hs (T, B, H): dL/dh_t from above (read only); grad_c (B, H): dL/dc_{T-1} in,
+// dL/dc0 out; gates (T, B, 4H) = [i, f, g, o]; c0 (B, H); cells, tanh_cells (T, B, H);
+// peephole (3, H) or None; weight_hh (4H, H); grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o];
+// grad_peephole (3, H) zeros in, dL/dV out (ignored without peepholes).
+void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Tensor& c0,
+                   const Tensor& cells, const Tensor& tanh_cells,
+                   const std::optional<Tensor>& peephole, const Tensor& weight_hh,
+                   Tensor grad_pre, Tensor grad_peephole) {
+  check_contiguous(
+      {&grad_hs, &grad_c, &gates, &c0, &cells, &tanh_cells, &grad_pre, &grad_peephole},
+      "lstm_backward operands");
+  const int64_t steps = grad_hs.size(0), batch = grad_hs.size(1), hidden = grad_hs.size(2);
+  const bool peep = peephole.has_value() && peephole->defined();
+  AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "lstm_backward", [&] {
+    Rows<scalar_t> gh(grad_hs), g(gates), c(cells), tc(tanh_cells), gp(grad_pre);
+    scalar_t* dc = grad_c.data_ptr<scalar_t>();
+    const Tensor v = peep ? peephole->contiguous() : Tensor();
+    // dL/dh_t through h_{t+1}'s gates, in a small buffer that stays in cache.
+    Tensor grad_rec = at::zeros_like(grad_c);
+    const scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      if (t < steps - 1) at::mm_out(grad_rec, grad_pre.select(0, t + 1), weight_hh);
+      const scalar_t* cp = t > 0 ? c.at(t - 1) : c0.data_ptr<scalar_t>();
+      if (peep)
+        lstm_grad<scalar_t, true>(g.at(t), cp, c.at(t), tc.at(t), v.data_ptr<scalar_t>(),
+                                  gh.at(t), dhr, dc, gp.at(t),
+                                  grad_peephole.data_ptr<scalar_t>(), batch, hidden);
+      else
+        lstm_grad<scalar_t, false>(g.at(t), cp, c.at(t), tc.at(t), nullptr, gh.at(t), dhr, dc,
+                                   gp.at(t), nullptr, batch, hidden);
+    }
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "Per-time-step loops of gru_repro's recurrent units (see loops.cpp)";
+  m.def("tanh_forward", &tanh_forward);
+  m.def("tanh_backward", &tanh_backward);
+  m.def("paper_gru_forward", &paper_gru_forward);
+  m.def("paper_gru_backward", &paper_gru_backward);
+  m.def("reset_after_gru_forward", &reset_after_gru_forward);
+  m.def("reset_after_gru_backward", &reset_after_gru_backward);
+  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_backward", &lstm_backward);
+}
