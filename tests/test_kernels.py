@@ -239,3 +239,10 @@ def test_loops_for_other_dtypes_is_python(fresh_kernels, monkeypatch) -> None:
     with kernels.use_backend("cpp"):
         assert kernels.loops_for(torch.zeros(2, dtype=torch.float16)) is None
         assert kernels.loops_for(torch.zeros(2, dtype=torch.bfloat16)) is None
+
+
+def test_loops_in_use_names_the_backend_a_run_records(cpp_loops) -> None:
+    with kernels.use_backend("cpp"):
+        assert kernels.loops_in_use("cpu") == "cpp"
+    with kernels.use_backend("python"):
+        assert kernels.loops_in_use("cpu") == "python"

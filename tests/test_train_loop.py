@@ -91,6 +91,7 @@ def test_nan_loss_stops_cleanly_as_diverged(splits, tmp_path) -> None:
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["status"] == "diverged"
     assert "CPU cores" in on_disk["machine"] and on_disk["device"] == "cpu"  # where it ran
+    assert on_disk["loops"] in ("cpp", "python")  # which time loops (models/kernels.py)
     assert on_disk["best_epoch"] == 1 and on_disk["test_nll"] is not None  # best checkpoint kept
 
 

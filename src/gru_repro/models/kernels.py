@@ -137,6 +137,13 @@ def loops_for(x: torch.Tensor) -> ModuleType | None:
     return loops()
 
 
+def loops_in_use(device: str | torch.device = "cpu") -> str:
+    """``"cpp"`` or ``"python"``: which loops float32 tensors on ``device`` run through (for
+    metrics.json; runs with the two backends agree up to rounding, not bit for bit)."""
+    probe = torch.empty(0, device=torch.device(device))
+    return "cpp" if loops_for(probe) is not None else "python"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the C++ loops of the recurrent units.")
     parser.add_argument("--build", action="store_true", help="build (or find) the extension")
