@@ -15,7 +15,9 @@ Columns and their backends (see gru_repro.models.kernels):
   what the C++ loops gain; its ratio to torch.nn is the "ratio, Python loops" column.
 - "torch.nn": nn.RNN (tanh) / nn.GRU / nn.LSTM at the same hidden size (their fused kernels).
 
-Alternatives (batch 16 only, unless --no-alternatives): the same equations as a plain Python
+Alternatives (batch 16 only, unless --no-alternatives): "ours, torch matmul", the C++ loops with
+torch's matmul for the recurrent products instead of the packed kernel (what the kernel gains);
+the same equations as a plain Python
 loop with autograd deriving the backward ("autograd loop", no hand-written BPTT, so no
 backend), the torch.nn-form GRU (reset_after) and the LSTM without peepholes (both with the
 backend of "ours"). torch.compile is not used: compiling the
@@ -29,6 +31,7 @@ Usage: python scripts/bench.py [--repeats 7] [--quick] [--no-alternatives]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -81,13 +84,16 @@ def ours_backend() -> str:
     return "python" if kernels.backend() == "python" else "cpp"
 
 
-def make_trainer(rnn: nn.Module, hidden: int, output_size: int, backend: str):
+def make_trainer(rnn: nn.Module, hidden: int, output_size: int, backend: str, packed: bool):
+    """One training step of ``rnn`` under loops ``backend``; ``packed``: whether the C++ loops'
+    recurrent products use the packed kernel (where the CPU has it) or torch's matmul."""
     head = BernoulliHead(hidden, output_size)
     params = list(rnn.parameters()) + list(head.parameters())
     optimizer = torch.optim.RMSprop(params, lr=1e-4)
+    products = kernels.use_packed_matmul(packed) if backend == "cpp" else contextlib.nullcontext()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with kernels.use_backend(backend):
+        with kernels.use_backend(backend), products:
             optimizer.zero_grad(set_to_none=True)
             out, _ = rnn(x)
             head.nll(head(out), y).mean().backward()
@@ -97,24 +103,32 @@ def make_trainer(rnn: nn.Module, hidden: int, output_size: int, backend: str):
 
 
 def implementations(unit: str, input_size: int, hidden: int, alternatives: bool) -> dict:
-    """name -> (module, loops backend) for one case."""
+    """name -> (module, loops backend, packed recurrent products) for one case."""
     ours = ours_backend()
     impls = {
-        "ours": (make_unit(unit, input_size, hidden), ours),
-        "ours, Python loops": (make_unit(unit, input_size, hidden), "python"),
-        "torch.nn": (TORCH_TWIN[unit](input_size, hidden), ours),
+        "ours": (make_unit(unit, input_size, hidden), ours, True),
+        "ours, Python loops": (make_unit(unit, input_size, hidden), "python", False),
+        "torch.nn": (TORCH_TWIN[unit](input_size, hidden), ours, True),
     }
     if alternatives:
-        impls["autograd loop"] = (ReferenceWrapper(make_unit(unit, input_size, hidden)), ours)
+        if ours == "cpp":
+            impls["ours, torch matmul"] = (make_unit(unit, input_size, hidden), "cpp", False)
+        impls["autograd loop"] = (
+            ReferenceWrapper(make_unit(unit, input_size, hidden)),
+            ours,
+            True,
+        )
         if unit == "gru":
             impls["ours reset_after"] = (
                 make_unit(unit, input_size, hidden, reset_after=True),
                 ours,
+                True,
             )
         if unit == "lstm":
             impls["ours no peephole"] = (
                 make_unit(unit, input_size, hidden, peephole=False),
                 ours,
+                True,
             )
     return impls
 
@@ -141,8 +155,10 @@ def bench_case(task: str, unit: str, batch: int, repeats: int, alternatives: boo
     y = (torch.rand(STEPS, batch, output_size, generator=gen) < 0.1).float()
     torch.manual_seed(0)
     steps = {
-        name: make_trainer(rnn, hidden, output_size, backend)
-        for name, (rnn, backend) in implementations(unit, input_size, hidden, alternatives).items()
+        name: make_trainer(rnn, hidden, output_size, backend, packed)
+        for name, (rnn, backend, packed) in implementations(
+            unit, input_size, hidden, alternatives
+        ).items()
     }
     # Steps per measurement: about 0.25 s of the torch.nn step, at least 2.
     steps["torch.nn"](x, y)
@@ -184,6 +200,7 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "ours_backend": ours_backend(),
+        "recurrent_matmul": kernels.recurrent_matmul_in_use(),
         "commit": git_commit(REPO_ROOT),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -191,6 +208,10 @@ def machine_info() -> dict:
 
 def loops_label(backend: str) -> str:
     return "C++ (csrc/loops.cpp)" if backend == "cpp" else "Python (GRU_REPRO_KERNELS=python)"
+
+
+def matmul_label(name: str) -> str:
+    return "the packed AVX-512 kernel" if name == "packed-avx512" else "torch's matmul"
 
 
 def markdown(report: dict) -> str:
@@ -211,6 +232,11 @@ def markdown(report: dict) -> str:
         f'run the per-step loops in **{loops_label(info.get("ours_backend", "cpp"))}**; "ours,',
         'Python loops" is the same unit with the Python loops, and "ratio, Python loops" its',
         "ratio to torch.nn. The autograd loop has no hand-written loops.",
+        "",
+        "Recurrent product of each step in the C++ loops (`GRU_REPRO_MATMUL`, see",
+        f"csrc/recurrent_matmul.h): **{matmul_label(info.get('recurrent_matmul', 'torch'))}** "
+        'for "ours"; "ours, torch matmul" is',
+        "the same C++ loops with torch's matmul for that product (MKL here).",
         "",
     ]
     names = list(dict.fromkeys(n for row in report["rows"] for n in row["frames_per_second"]))

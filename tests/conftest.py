@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gru_repro.models import kernels
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,6 +32,15 @@ def data_mirror() -> Path:
             "like ../shared/data (see data/README.md)"
         )
     return mirror
+
+
+@pytest.fixture(scope="session")
+def cpp_loops():
+    """The compiled extension; an error (not a skip) if it cannot be built."""
+    with kernels.use_backend("cpp"):
+        module = kernels.loops()
+    assert module is not None
+    return module
 
 
 # Results lines that tests want shown in `make test`'s output (e.g. the speech runs' NLL

@@ -8,83 +8,24 @@ from __future__ import annotations
 
 import pytest
 import torch
+from unit_cases import VARIANTS, make_case, run_unit
 
-from gru_repro.models import GRU, LSTM, TanhRNN, kernels
+from gru_repro.models import kernels
 from gru_repro.models.gru import PaperGRUFunction, ResetAfterGRUFunction
 from gru_repro.models.lstm import LSTMFunction
 from gru_repro.models.tanh_rnn import TanhRNNFunction
 
-D = torch.float64
-# name -> (layer class, options); every unit variant with a hand-written loop.
-VARIANTS = {
-    "tanh": (TanhRNN, {}),
-    "gru": (GRU, {}),
-    "gru_reset_after": (GRU, {"reset_after": True}),
-    "lstm": (LSTM, {}),
-    "lstm_no_peephole": (LSTM, {"peephole": False}),
-}
 # (T, B, I, H): batch 1 and a single step included
 SIZES = [(1, 1, 3, 4), (6, 1, 2, 5), (1, 4, 3, 5), (9, 3, 5, 6), (4, 7, 1, 1)]
-
-
-@pytest.fixture(scope="module")
-def cpp_loops():
-    """The compiled extension; an error (not a skip) if it cannot be built."""
-    with kernels.use_backend("cpp"):
-        module = kernels.loops()
-    assert module is not None
-    return module
-
-
-def _layer(name: str, input_size: int, hidden: int, dtype=D, seed: int = 0):
-    cls, options = VARIANTS[name]
-    layer = cls(input_size, hidden, dtype=dtype, **options)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # nonzero everything, peepholes and biases included
-        for p in layer.parameters():
-            p.copy_(torch.rand(p.shape, generator=gen, dtype=dtype) - 0.5)
-    return layer
-
-
-def _run(layer, x, state, weights, backend: str):
-    """Forward and backward under ``backend``: outputs, then gradients of input, state, params."""
-    layer.zero_grad(set_to_none=True)
-    x = x.clone().requires_grad_()
-    state = tuple(s.clone().requires_grad_() for s in state)
-    with kernels.use_backend(backend):
-        out, final = layer(x, state if isinstance(layer, LSTM) else state[0])
-        finals = tuple(final) if isinstance(layer, LSTM) else (final,)
-        loss = (out * weights[0]).sum() + sum(
-            (f * w).sum() for f, w in zip(finals, weights[1:], strict=False)
-        )
-        loss.backward()
-    outputs = [out.detach(), *(f.detach() for f in finals)]
-    grads = [x.grad, *(s.grad for s in state)] + [p.grad for p in layer.parameters()]
-    return outputs, grads
-
-
-def _case(name: str, size, dtype=D, seed: int = 0, scale: float = 1.0):
-    steps, batch, input_size, hidden = size
-    layer = _layer(name, input_size, hidden, dtype=dtype, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-
-    def rand(*shape):
-        return torch.randn(*shape, generator=gen, dtype=dtype)
-
-    x = rand(steps, batch, input_size) * scale
-    n_states = 2 if isinstance(layer, LSTM) else 1
-    state = tuple(rand(batch, hidden) for _ in range(n_states))
-    weights = (rand(steps, batch, hidden), *(rand(batch, hidden) for _ in range(n_states)))
-    return layer, x, state, weights
 
 
 @pytest.mark.cpp
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_cpp_equals_python_float64(cpp_loops, name: str, size) -> None:
-    layer, x, state, weights = _case(name, size)
-    out_py, grads_py = _run(layer, x, state, weights, "python")
-    out_cpp, grads_cpp = _run(layer, x, state, weights, "cpp")
+    layer, x, state, weights = make_case(name, size)
+    out_py, grads_py = run_unit(layer, x, state, weights, "python")
+    out_cpp, grads_cpp = run_unit(layer, x, state, weights, "cpp")
     assert len(grads_py) == len(grads_cpp) >= 5
     for a, b in zip(out_py, out_cpp, strict=True):
         torch.testing.assert_close(b, a)
@@ -98,9 +39,9 @@ def test_cpp_equals_python_float64(cpp_loops, name: str, size) -> None:
 def test_cpp_equals_python_random_size(cpp_loops, name: str) -> None:
     gen = torch.Generator().manual_seed(sum(map(ord, name)))
     size = tuple(int(v) for v in torch.randint(1, 12, (4,), generator=gen))
-    layer, x, state, weights = _case(name, size, seed=3)
-    out_py, grads_py = _run(layer, x, state, weights, "python")
-    out_cpp, grads_cpp = _run(layer, x, state, weights, "cpp")
+    layer, x, state, weights = make_case(name, size, seed=3)
+    out_py, grads_py = run_unit(layer, x, state, weights, "python")
+    out_cpp, grads_cpp = run_unit(layer, x, state, weights, "cpp")
     for a, b in zip(out_py + grads_py, out_cpp + grads_cpp, strict=True):
         torch.testing.assert_close(b, a)
 
@@ -110,16 +51,16 @@ def test_cpp_equals_python_random_size(cpp_loops, name: str) -> None:
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_cpp_float32_close_to_python(cpp_loops, name: str, scale: float) -> None:
     """float32 runs the vectorised exp/sigmoid/tanh: close to torch's, finite when saturated."""
-    layer, x, state, weights = _case(name, (12, 5, 4, 9), dtype=torch.float32, scale=scale)
-    out_py, grads_py = _run(layer, x, state, weights, "python")
-    out_cpp, grads_cpp = _run(layer, x, state, weights, "cpp")
+    layer, x, state, weights = make_case(name, (12, 5, 4, 9), dtype=torch.float32, scale=scale)
+    out_py, grads_py = run_unit(layer, x, state, weights, "python")
+    out_cpp, grads_cpp = run_unit(layer, x, state, weights, "cpp")
     for a, b in zip(out_py + grads_py, out_cpp + grads_cpp, strict=True):
         assert torch.isfinite(b).all()
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
 def _function_inputs(name: str, steps=3, batch=2, input_size=3, hidden=2):
-    layer, x, state, _ = _case(name, (steps, batch, input_size, hidden), seed=5)
+    layer, x, state, _ = make_case(name, (steps, batch, input_size, hidden), seed=5)
     params = [p.detach().clone() for p in layer.parameters()]
     if name == "lstm_no_peephole":
         params.append(None)
@@ -156,8 +97,8 @@ def test_cpp_loops_are_used(cpp_loops, monkeypatch) -> None:
 
     monkeypatch.setattr(kernels, "_module", Spy())
     for name in VARIANTS:
-        layer, x, state, weights = _case(name, (3, 2, 3, 4))
-        _run(layer, x, state, weights, "cpp")
+        layer, x, state, weights = make_case(name, (3, 2, 3, 4))
+        run_unit(layer, x, state, weights, "cpp")
     assert sorted(set(calls)) == sorted(
         f"{cell}_{way}"
         for cell in ("tanh", "paper_gru", "reset_after_gru", "lstm")
@@ -208,8 +149,8 @@ def test_auto_falls_back_with_one_warning(fresh_kernels, monkeypatch) -> None:
     assert len(record) == 1
     assert "\n" not in str(record[0].message)
     # ... and the units still work, on the Python loops
-    layer, x, state, weights = _case("gru", (3, 2, 3, 4))
-    outputs, grads = _run(layer, x, state, weights, "auto")
+    layer, x, state, weights = make_case("gru", (3, 2, 3, 4))
+    outputs, grads = run_unit(layer, x, state, weights, "auto")
     assert torch.isfinite(outputs[0]).all() and all(g is not None for g in grads)
 
 

@@ -12,6 +12,12 @@ Environment variable ``GRU_REPRO_KERNELS``:
 - ``cpp``: the C++ loops; raise if the extension cannot be built.
 - ``python``: the Python loops; never build (no compiler needed).
 
+Inside the C++ loops, the recurrent product of every step (h_{t-1} U^T, and its transpose in
+the backward) runs through a packed AVX-512 kernel (``csrc/recurrent_matmul.h``) for float32
+on CPUs with AVX-512F, else through torch's matmul; ``GRU_REPRO_MATMUL=torch`` forces the
+latter (``auto``, the default, picks the former where it can). The two agree up to rounding;
+:func:`recurrent_matmul_in_use` says which one runs (metrics.json records it).
+
 The build goes to torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
 ``~/.cache/torch_extensions``), in a folder named after a hash of the source, so checkouts with
 different sources do not rebuild each other's. ``python -m gru_repro.models.kernels --build``
@@ -34,7 +40,10 @@ import torch
 
 ENV_VAR = "GRU_REPRO_KERNELS"
 BACKENDS = ("auto", "cpp", "python")
+MATMUL_ENV_VAR = "GRU_REPRO_MATMUL"
+MATMULS = ("auto", "torch")
 SOURCE = Path(__file__).with_name("csrc") / "loops.cpp"
+HEADERS = sorted(SOURCE.parent.glob("*.h"))  # included by loops.cpp: part of the build's hash
 # -fno-trapping-math lets the compiler turn the clamps in fast_exp into vector selects; it does
 # not change any result (nothing enables floating-point traps; torch itself is built with it).
 # No -march=native (the build must run on any x86-64), no -ffast-math (it would change results).
@@ -69,7 +78,8 @@ def use_backend(name: str) -> Iterator[None]:
 
 def extension_name() -> str:
     """Module name of the build: changes with the source and the compiler flags."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(EXTRA_CFLAGS).encode()).hexdigest()
+    sources = b"".join(path.read_bytes() for path in [SOURCE, *HEADERS])
+    digest = hashlib.sha256(sources + " ".join(EXTRA_CFLAGS).encode()).hexdigest()
     return f"gru_repro_loops_{digest[:12]}"
 
 
@@ -98,6 +108,8 @@ def loops() -> ModuleType | None:
             _module = _build()
         except Exception as exc:  # compiler missing, build error, ninja missing, ...
             _error = exc
+        else:
+            _module.set_packed_matmul(matmul_choice() == "auto")
     if _module is not None:
         return _module
     if name == "cpp":
@@ -142,6 +154,37 @@ def loops_in_use(device: str | torch.device = "cpu") -> str:
     metrics.json; runs with the two backends agree up to rounding, not bit for bit)."""
     probe = torch.empty(0, device=torch.device(device))
     return "cpp" if loops_for(probe) is not None else "python"
+
+
+def matmul_choice() -> str:
+    """The requested recurrent product: ``$GRU_REPRO_MATMUL`` (``auto`` or ``torch``)."""
+    name = os.environ.get(MATMUL_ENV_VAR, "").strip().lower() or "auto"
+    if name not in MATMULS:
+        raise ValueError(f"{MATMUL_ENV_VAR}={name!r}: choose one of {', '.join(MATMULS)}")
+    return name
+
+
+@contextlib.contextmanager
+def use_packed_matmul(on: bool) -> Iterator[bool]:
+    """Within the block, the C++ loops' recurrent products run through the packed kernel
+    (``on``, where the CPU supports it) or through torch's matmul; yields whether the packed
+    kernel is on. For tests and the bench; needs the C++ loops."""
+    module = loops()
+    if module is None:
+        raise RuntimeError("use_packed_matmul needs the C++ loops (GRU_REPRO_KERNELS != python)")
+    previous = module.packed_matmul_on()
+    try:
+        yield module.set_packed_matmul(on)
+    finally:
+        module.set_packed_matmul(previous)
+
+
+def recurrent_matmul_in_use(device: str | torch.device = "cpu") -> str:
+    """``"packed-avx512"`` or ``"torch"``: what the recurrent products of float32 tensors on
+    ``device`` run through (``"torch"`` under the Python loops too)."""
+    probe = torch.empty(0, device=torch.device(device))
+    module = loops_for(probe)
+    return "packed-avx512" if module is not None and module.packed_matmul_on() else "torch"
 
 
 def main(argv: list[str] | None = None) -> None:

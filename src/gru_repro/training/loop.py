@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gru_repro.atomic import atomic_torch_save
 from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model
-from gru_repro.models.kernels import loops_in_use
+from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files
 from gru_repro.training.checkpoint import load_checkpoint, seed_everything
@@ -116,6 +116,7 @@ class Trainer:
             "machine": machine_description(),  # where it ran (the last session, if resumed)
             "device": str(settings.device),
             "loops": loops_in_use(settings.device),  # C++ or Python time loops (models/kernels)
+            "recurrent_matmul": recurrent_matmul_in_use(settings.device),  # packed kernel or torch
             "nll_convention": NLL_CONVENTION,
         }
         last = self.ckpt_dir / "last.pt"

@@ -11,8 +11,9 @@
 // per-op overhead (~5 us per torch call, several calls per step). No library offers these
 // cells' fused BPTT loops on CPU: torch.nn's fused kernels cover neither the paper's GRU
 // (reset before the product) nor peepholes, and do not expose their backward loops. Here each
-// step is one ATen matmul (two for the paper's GRU) into a preallocated buffer plus one fused
-// elementwise pass over raw pointers.
+// step is one recurrent product (two for the paper's GRU, see recurrent_matmul.h: a packed
+// AVX-512 kernel where it applies, else ATen's matmul) into a preallocated buffer plus one
+// fused elementwise pass over raw pointers.
 //
 // Conventions: time-major tensors (T, B, K) whose last dimension is contiguous (views with a
 // row stride are fine, e.g. one gate block of a (T, B, G*H) buffer); (B, H) states likewise.
@@ -30,6 +31,8 @@
 #include <initializer_list>
 #include <optional>
 
+#include "recurrent_matmul.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -39,6 +42,7 @@
 namespace {
 
 using at::Tensor;
+using recurrent_matmul::RightOperand;
 
 // exp, sigmoid and tanh. float32 (training) uses a branch-free exp that the compiler can
 // vectorize (std::exp calls cannot be, without -ffast-math): round x / ln 2 to n with the
@@ -300,6 +304,22 @@ void check_contiguous(std::initializer_list<const Tensor*> xs, const char* what)
   for (const Tensor* x : xs) TORCH_CHECK(x->is_contiguous(), what, " must be contiguous");
 }
 
+// For tests: c (M, N) = beta c + alpha a (M, K) @ w (K, N), through the same RightOperand the
+// loops use (the packed kernel where it applies). a and c need contiguous rows.
+void recurrent_product(Tensor c, const Tensor& a, const Tensor& w, double alpha, double beta) {
+  TORCH_CHECK(a.dim() == 2 && c.dim() == 2 && w.dim() == 2 && a.size(1) == w.size(0) &&
+                  c.size(0) == a.size(0) && c.size(1) == w.size(1),
+              "recurrent_matmul: shapes must be c (M, N), a (M, K), w (K, N)");
+  TORCH_CHECK(a.stride(1) == 1 && c.stride(1) == 1, "recurrent_matmul: rows must be contiguous");
+  TORCH_CHECK(a.scalar_type() == c.scalar_type() && w.scalar_type() == c.scalar_type(),
+              "recurrent_matmul: one dtype for all operands");
+  AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "recurrent_matmul", [&] {
+    RightOperand(w).multiply<scalar_t>(a.data_ptr<scalar_t>(), a.stride(0),
+                                       c.data_ptr<scalar_t>(), c.stride(0), a.size(0),
+                                       static_cast<scalar_t>(alpha), static_cast<scalar_t>(beta));
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The loops over time, called from Python.
 
@@ -309,13 +329,13 @@ void tanh_forward(Tensor out, const Tensor& s0, const Tensor& w_hh_t) {
   check_contiguous({&out}, "out");
   const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "tanh_forward", [&] {
-    Rows<scalar_t> s(out);
-    Tensor prev = s0;
+    Rows<scalar_t> s(out), first(s0);
+    const RightOperand u_t(w_hh_t);
     for (int64_t t = 0; t < steps; ++t) {
-      Tensor cur = out.select(0, t);
-      cur.addmm_(prev, w_hh_t, 1, 4);  // 2 a_t = bracket + 4 U s_{t-1}
+      const scalar_t* prev = t == 0 ? first.data : s.at(t - 1);
+      // 2 a_t = bracket + 4 U s_{t-1}
+      u_t.multiply<scalar_t>(prev, t == 0 ? first.s1 : s.s1, s.at(t), s.s1, batch, 4, 1);
       sigmoid_rows(s.at(t), s.s1, batch, hidden);
-      prev = cur;
     }
   });
 }
@@ -329,9 +349,10 @@ void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
   grad_pre.select(0, steps - 1).add_(grad_hn);
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "tanh_backward", [&] {
     Rows<scalar_t> g(grad_pre), h(out);
+    const RightOperand u(weight_hh);
     tanh_grad(g.at(steps - 1), h.at(steps - 1), batch, hidden);
     for (int64_t t = steps - 1; t > 0; --t) {
-      grad_pre.select(0, t - 1).addmm_(grad_pre.select(0, t), weight_hh);
+      u.multiply<scalar_t>(g.at(t), g.s1, g.at(t - 1), g.s1, batch, 1, 1);
       tanh_grad(g.at(t - 1), h.at(t - 1), batch, hidden);
     }
   });
@@ -346,13 +367,13 @@ void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
   const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "paper_gru_forward", [&] {
     Rows<scalar_t> g(gates), rh(reset_h), h(out), first(h0);
+    const RightOperand u_rz(u_rz_t), u_n(u_n_t);
     for (int64_t t = 0; t < steps; ++t) {
-      Tensor row = gates.select(0, t);
       const scalar_t* hp = t == 0 ? first.data : h.at(t - 1);
       const int64_t shp = t == 0 ? first.s1 : h.s1;
-      row.narrow(1, 0, 2 * hidden).addmm_(t == 0 ? h0 : out.select(0, t - 1), u_rz_t);
+      u_rz.multiply<scalar_t>(hp, shp, g.at(t), g.s1, batch, 1, 1);  // [r, z] columns
       paper_gru_gates(g.at(t), g.s1, hp, shp, rh.at(t), rh.s1, batch, hidden);
-      row.narrow(1, 2 * hidden, hidden).addmm_(reset_h.select(0, t), u_n_t);
+      u_n.multiply<scalar_t>(rh.at(t), rh.s1, g.at(t) + 2 * hidden, g.s1, batch, 1, 1);
       paper_gru_state(g.at(t), g.s1, hp, shp, h.at(t), h.s1, batch, hidden);
     }
   });
@@ -371,17 +392,18 @@ Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& g
   Tensor grad_rh = at::empty_like(grad_h);  // dL/d(r_t * h_{t-1})
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "paper_gru_backward", [&] {
     Rows<scalar_t> carry(grad_out), g(gates), h(out), gp(grad_pre);
-    const scalar_t* drh = grad_rh.data_ptr<scalar_t>();
+    scalar_t* drh = grad_rh.data_ptr<scalar_t>();
+    const RightOperand u_n_right(u_n), u_rz_right(u_rz);
     for (int64_t t = steps - 1; t >= 0; --t) {
       const scalar_t* dh = grad_h.data_ptr<scalar_t>();
       const scalar_t* hp = t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>();
       paper_gru_grad_zn(g.at(t), hp, dh, gp.at(t), batch, hidden);
-      Tensor row = grad_pre.select(0, t);
-      at::mm_out(grad_rh, row.narrow(1, 2 * hidden, hidden), u_n);
+      u_n_right.multiply<scalar_t>(gp.at(t) + 2 * hidden, gp.s1, drh, hidden, batch);
+      scalar_t* next = grad_next.data_ptr<scalar_t>();
       paper_gru_grad_r(g.at(t), hp, dh, drh,
                        t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr), gp.at(t),
-                       grad_next.data_ptr<scalar_t>(), batch, hidden);
-      grad_next.addmm_(row.narrow(1, 0, 2 * hidden), u_rz);
+                       next, batch, hidden);
+      u_rz_right.multiply<scalar_t>(gp.at(t), gp.s1, next, hidden, batch, 1, 1);
       std::swap(grad_h, grad_next);
     }
   });
@@ -397,9 +419,14 @@ void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_
   const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "reset_after_gru_forward", [&] {
     Rows<scalar_t> g(gates), rec(recur), h(out), first(h0);
+    const RightOperand u_t(w_hh_t);
+    const Tensor bias = bias_hh.contiguous();
+    const scalar_t* b_hh = bias.data_ptr<scalar_t>();
     for (int64_t t = 0; t < steps; ++t) {
-      Tensor rec_t = recur.select(0, t);
-      at::addmm_out(rec_t, bias_hh, t == 0 ? h0 : out.select(0, t - 1), w_hh_t);
+      for (int64_t b = 0; b < batch; ++b)  // rec_t = b_hh + U h_{t-1}
+        std::copy(b_hh, b_hh + 3 * hidden, rec.at(t) + b * rec.s1);
+      u_t.multiply<scalar_t>(t == 0 ? first.data : h.at(t - 1), t == 0 ? first.s1 : h.s1,
+                             rec.at(t), rec.s1, batch, 1, 1);
       reset_after_gru_cell(g.at(t), g.s1, rec.at(t), rec.s1, t == 0 ? first.data : h.at(t - 1),
                            t == 0 ? first.s1 : h.s1, h.at(t), h.s1, batch, hidden);
     }
@@ -419,12 +446,13 @@ Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Ten
   Tensor grad_next = at::empty_like(grad_h);
   AT_DISPATCH_FLOATING_TYPES(grad_recur.scalar_type(), "reset_after_gru_backward", [&] {
     Rows<scalar_t> carry(grad_out), g(gates), rec(recur), h(out), gr(grad_recur), gn(grad_n);
+    const RightOperand u(weight_hh);
     for (int64_t t = steps - 1; t >= 0; --t) {
       reset_after_gru_grad(g.at(t), rec.at(t), t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>(),
                            grad_h.data_ptr<scalar_t>(),
                            t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr),
                            gr.at(t), gn.at(t), grad_next.data_ptr<scalar_t>(), batch, hidden);
-      grad_next.addmm_(grad_recur.select(0, t), weight_hh);
+      u.multiply<scalar_t>(gr.at(t), gr.s1, grad_next.data_ptr<scalar_t>(), hidden, batch, 1, 1);
       std::swap(grad_h, grad_next);
     }
   });
@@ -441,13 +469,15 @@ void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor
   const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
   const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
-    Rows<scalar_t> g(gates), c(cells), tc(tanh_cells), h(out), first_c(c0);
+    Rows<scalar_t> g(gates), c(cells), tc(tanh_cells), h(out), first_h(h0), first_c(c0);
     const Tensor v = peep ? peephole->contiguous() : Tensor();
+    const RightOperand u_t(w_hh_t);
     // U h_{t-1} goes to a small buffer that stays in cache; the cell adds it to gates[t].
     Tensor rec = at::empty({batch, 4 * hidden}, gates.options());
-    const scalar_t* rp = rec.data_ptr<scalar_t>();
+    scalar_t* rp = rec.data_ptr<scalar_t>();
     for (int64_t t = 0; t < steps; ++t) {
-      at::mm_out(rec, t == 0 ? h0 : out.select(0, t - 1), w_hh_t);
+      u_t.multiply<scalar_t>(t == 0 ? first_h.data : h.at(t - 1), t == 0 ? first_h.s1 : h.s1, rp,
+                             4 * hidden, batch);
       const scalar_t* cp = t == 0 ? first_c.data : c.at(t - 1);
       const int64_t scp = t == 0 ? first_c.s1 : c.s1;
       if (peep)
@@ -479,9 +509,10 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
     const Tensor v = peep ? peephole->contiguous() : Tensor();
     // dL/dh_t through h_{t+1}'s gates, in a small buffer that stays in cache.
     Tensor grad_rec = at::zeros_like(grad_c);
-    const scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
+    scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
+    const RightOperand u(weight_hh);
     for (int64_t t = steps - 1; t >= 0; --t) {
-      if (t < steps - 1) at::mm_out(grad_rec, grad_pre.select(0, t + 1), weight_hh);
+      if (t < steps - 1) u.multiply<scalar_t>(gp.at(t + 1), gp.s1, dhr, hidden, batch);
       const scalar_t* cp = t > 0 ? c.at(t - 1) : c0.data_ptr<scalar_t>();
       if (peep)
         lstm_grad<scalar_t, true>(g.at(t), cp, c.at(t), tc.at(t), v.data_ptr<scalar_t>(),
@@ -506,4 +537,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("reset_after_gru_backward", &reset_after_gru_backward);
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
+  m.def("set_packed_matmul", &recurrent_matmul::set_packed,
+        "switch the packed AVX-512 kernel for the recurrent products on or off; returns whether "
+        "it is on (never where the CPU lacks AVX-512F)");
+  m.def("packed_matmul_on", [] { return recurrent_matmul::packed_switch(); },
+        "whether the recurrent products run through the packed AVX-512 kernel");
+  m.def("recurrent_matmul", &recurrent_product, "c = beta c + alpha a @ w, as the loops do it");
 }
