@@ -90,10 +90,12 @@ def make_trainer(rnn: nn.Module, hidden: int, output_size: int, backend: str, pa
     head = BernoulliHead(hidden, output_size)
     params = list(rnn.parameters()) + list(head.parameters())
     optimizer = torch.optim.RMSprop(params, lr=1e-4)
-    products = kernels.use_packed_matmul(packed) if backend == "cpp" else contextlib.nullcontext()
+
+    def products():
+        return kernels.use_packed_matmul(packed) if backend == "cpp" else contextlib.nullcontext()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with kernels.use_backend(backend), products:
+        with kernels.use_backend(backend), products():
             optimizer.zero_grad(set_to_none=True)
             out, _ = rnn(x)
             head.nll(head(out), y).mean().backward()
