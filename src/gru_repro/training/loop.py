@@ -27,6 +27,7 @@ from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files
 from gru_repro.training.checkpoint import load_checkpoint, seed_everything
+from gru_repro.training.clipping import clip_gradient_norm
 from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
 from gru_repro.training.optim import build_optimizer, build_scheduler
@@ -174,9 +175,7 @@ class Trainer:
                 return self._diverge(epoch, f"non-finite training loss at update {st.updates + 1}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = float(
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_grad_norm)
-            )
+            grad_norm = clip_gradient_norm(self.model.parameters(), s.clip_grad_norm)
             if not math.isfinite(grad_norm):
                 return self._diverge(epoch, f"non-finite gradient norm at update {st.updates + 1}")
             self.optimizer.step()
