@@ -1,4 +1,5 @@
-"""The paper's gradient rescaling: global norm rescaled to max_norm when larger."""
+"""The paper's gradient rescaling (global norm rescaled to max_norm when larger), also for
+gradients beyond float32's range."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from gru_repro.training.clipping import clip_gradient_norm
+from gru_repro.models import make_unit
+from gru_repro.training.clipping import OVERFLOW_SCALES, backward_and_clip, clip_gradient_norm
 
 
 def _params(*grads: torch.Tensor) -> list[nn.Parameter]:
@@ -60,3 +62,60 @@ def test_small_gradients_untouched_and_missing_ones_skipped() -> None:
     assert clip_gradient_norm(params, 1.0) == pytest.approx(0.5)
     assert torch.equal(params[0].grad, torch.tensor([0.3, 0.4]))
     assert clip_gradient_norm([nn.Parameter(torch.ones(1))], 1.0) == 0.0
+
+
+class Amplify(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by ``factor`` (an exploding path)."""
+
+    @staticmethod
+    def forward(ctx, x, factor: float):
+        ctx.factor = factor
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def test_overflowing_gradient_is_recomputed_on_a_scaled_loss() -> None:
+    """Gradient entries ~1e60 (inf in float32) from a finite loss: recomputed at loss scales
+    1e-12 (still inf) then 1e-24; the result is the exact clipped direction of the true one."""
+    w = nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    direction = torch.tensor([3.0, 4.0, 0.0])  # d loss / d w, times 1e60 through the amplifiers
+    loss = (Amplify.apply(Amplify.apply(w, 1e30), 1e30) * direction).sum()
+    assert torch.isfinite(loss)
+    norm, retries = backward_and_clip(loss, [w], max_norm=1.0)
+    assert retries == 2
+    assert norm == pytest.approx(5e60, rel=1e-5)
+    torch.testing.assert_close(w.grad, torch.tensor([0.6, 0.8, 0.0]))
+
+
+def test_ordinary_gradient_needs_no_retry_and_replaces_old_grads() -> None:
+    w = nn.Parameter(torch.tensor([1.0, 2.0]))
+    w.grad = torch.tensor([100.0, 100.0])  # stale: must be replaced, not accumulated
+    norm, retries = backward_and_clip((w * torch.tensor([0.3, 0.4])).sum(), [w], max_norm=1.0)
+    assert retries == 0 and norm == pytest.approx(0.5)
+    torch.testing.assert_close(w.grad, torch.tensor([0.3, 0.4]))
+
+
+def test_gradient_beyond_every_scale_stays_non_finite() -> None:
+    w = nn.Parameter(torch.ones(2))
+    loss = Amplify.apply(Amplify.apply(Amplify.apply(w, 1e38), 1e38), 1e38).sum()
+    norm, retries = backward_and_clip(loss, [w], max_norm=1.0)
+    assert retries == len(OVERFLOW_SCALES) and not math.isfinite(norm)
+
+
+@pytest.mark.parametrize("unit", ["tanh", "gru", "lstm"])
+def test_units_give_the_same_gradient_on_a_second_backward(unit: str) -> None:
+    """The recomputation reuses the graph (retain_graph): the units' hand-written backward
+    passes must leave their saved tensors untouched."""
+    layer = make_unit(unit, 5, 7)
+    x = torch.randn(9, 3, 5)
+    out, _ = layer(x)
+    loss = (out * torch.randn_like(out)).sum()
+    loss.backward(retain_graph=True)
+    first = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad(set_to_none=True)
+    loss.backward()
+    for a, p in zip(first, layer.parameters(), strict=True):
+        assert torch.equal(a, p.grad)

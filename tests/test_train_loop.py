@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
+from test_clipping import Amplify
 
-import gru_repro.training.loop as loop_module
+import gru_repro.training.clipping as clipping_module
 from gru_repro.data.synthetic import load_synthetic
 from gru_repro.training.loop import Trainer
 from gru_repro.training.metrics import NLLTotals
@@ -55,14 +57,14 @@ def test_gradient_norm_is_clipped_to_the_threshold(splits, tmp_path, monkeypatch
     )
     before = [p.detach().clone() for p in trainer.model.parameters()]
     norms = []
-    original = loop_module.clip_gradient_norm
+    original = clipping_module.clip_gradient_norm
 
-    def spy(params, max_norm):
-        norm = original(params, max_norm)
+    def spy(params, max_norm, loss_scale=1.0):
+        norm = original(params, max_norm, loss_scale)
         norms.append(float(norm))
         return norm
 
-    monkeypatch.setattr(loop_module, "clip_gradient_norm", spy)
+    monkeypatch.setattr(clipping_module, "clip_gradient_norm", spy)
     trainer.fit()
     step = torch.cat(
         [
@@ -194,3 +196,21 @@ def test_resuming_with_another_optimizer_is_refused_not_crashed(splits, tmp_path
     with pytest.raises(ConfigMismatchError, match=r"optim\.name"):  # was: KeyError 'velocity'
         trainer(released)
     assert trainer(plain).state.epoch == 1  # the same config still resumes
+
+
+def test_overflowing_gradients_are_rescaled_not_diverged(splits, tmp_path) -> None:
+    """Every update's gradient overflows float32 (an amplifier of 1e40 on the NLL's backward):
+    the run trains on, counting the recomputed updates in metrics.json."""
+    trainer = make_trainer(splits, tmp_path, max_epochs=2)
+    real = trainer.noise.step_nll
+    # two factors: 1e40 itself is beyond float32
+    trainer.noise.step_nll = lambda batch: Amplify.apply(Amplify.apply(real(batch), 1e20), 1e20)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    metrics = trainer.fit()
+    assert metrics["status"] != "diverged"
+    assert metrics["overflow_updates"] == metrics["updates"] == 6  # 12 sequences / 4, 2 epochs
+    moved = sum(
+        float((p.detach() - b).abs().sum())
+        for p, b in zip(trainer.model.parameters(), before, strict=True)
+    )
+    assert math.isfinite(moved) and moved > 0

@@ -1,29 +1,43 @@
 """Gradient-norm rescaling as the paper does it: "the gradient norm is rescaled to 1 if larger".
 
-Hand-written instead of ``torch.nn.utils.clip_grad_norm_`` because that one sums the squares
-in the gradients' dtype: in float32 a norm above ~1.8e19 overflows to inf. That happens for real
-at initialisation: the tanh RNN under weight noise (std 0.075 on a 400 x 400 recurrent matrix
-gives a noisy matrix of spectral norm above 1) back-propagates gradients of order 1e27
-through speech B's 798 steps. The rescaled gradient is well defined (every entry is finite), so
-the paper's rule applies; only a non-finite entry (inf or NaN) makes the norm non-finite.
+Hand-written instead of ``torch.nn.utils.clip_grad_norm_`` because the paper's rule must hold
+for gradients beyond float32's range, which happen for real: at initialisation the tanh RNN
+under weight noise (std 0.075 on a 400 x 400 recurrent matrix makes its spectral norm well
+above 1) back-propagates gradients of norm 1e29 to 1e39 through speech B's 798 steps.
+
+- The norm is accumulated in float64: torch's clip sums the squares in the gradients' dtype,
+  so in float32 any norm above ~1.8e19 comes out inf although every entry is finite.
+- :func:`backward_and_clip` redoes the backward on a scaled-down loss when the gradient itself
+  overflows (inf or NaN entries from a finite loss). The backward is linear in the loss and
+  the rescaled gradient g / |g| does not depend on the loss's scale, so this computes the very
+  update the paper's rule gives, without the overflow. Only a gradient still non-finite at the
+  smallest scale counts as divergence.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+# Loss scales tried in turn when the gradient overflows float32 (max ~3.4e38): the last one
+# covers true gradient entries up to ~1e74; smaller would push the loss (~1e1) below float32's
+# smallest normal number (~1.2e-38).
+OVERFLOW_SCALES = (1e-12, 1e-24, 1e-36)
 
 
-def clip_gradient_norm(parameters: Iterable[nn.Parameter], max_norm: float) -> float:
+def clip_gradient_norm(
+    parameters: Iterable[nn.Parameter], max_norm: float, loss_scale: float = 1.0
+) -> float:
     """Scale the gradients in place so that their global L2 norm is at most ``max_norm``.
 
-    Returns the norm before rescaling, accumulated in float64 (finite up to ~1e308 whatever
-    the gradients' dtype); inf or NaN if any gradient entry is. Parameters without a gradient
-    are skipped. Rescaling factor ``max_norm / (norm + 1e-6)`` when ``norm > max_norm``, as in
-    torch's clip_grad_norm_.
+    ``loss_scale``: the gradients are those of ``loss_scale`` x the loss; they are turned into
+    the clipped gradient of the loss itself. Returns the loss's gradient norm before rescaling
+    (float64, so finite up to ~1e308), inf or NaN if any entry is. Parameters without a gradient
+    are skipped. Factor ``max_norm / (norm + 1e-6)`` when ``norm > max_norm``, as torch's
+    clip_grad_norm_ does.
     """
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
@@ -31,9 +45,36 @@ def clip_gradient_norm(parameters: Iterable[nn.Parameter], max_norm: float) -> f
     squares = torch.stack(
         [torch.linalg.vector_norm(g, dtype=torch.float64).square() for g in grads]
     )
-    norm = float(squares.sum().sqrt())
-    if math.isfinite(norm) and norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
-        for g in grads:
-            g.mul_(scale)
+    norm = float(squares.sum().sqrt()) / loss_scale
+    if math.isfinite(norm):
+        factor = (max_norm / (norm + 1e-6) if norm > max_norm else 1.0) / loss_scale
+        if factor != 1.0:
+            for g in grads:
+                g.mul_(factor)
     return norm
+
+
+def backward_and_clip(
+    loss: Tensor, parameters: Sequence[nn.Parameter], max_norm: float
+) -> tuple[float, int]:
+    """Backward of ``loss`` into the parameters' ``.grad`` (set, not accumulated), rescaled by
+    the paper's rule; returns (gradient norm before rescaling, backward passes redone).
+
+    The first backward keeps the graph so that an overflowing gradient can be recomputed at the
+    scales in :data:`OVERFLOW_SCALES` (with the same weight-noise draw: the graph holds it).
+    """
+    parameters = list(parameters)
+    for p in parameters:
+        p.grad = None
+    loss.backward(retain_graph=True)
+    norm = clip_gradient_norm(parameters, max_norm)
+    retries = 0
+    for scale in OVERFLOW_SCALES:
+        if math.isfinite(norm) or not torch.isfinite(loss):
+            break
+        for p in parameters:
+            p.grad = None
+        (loss * scale).backward(retain_graph=True)
+        norm = clip_gradient_norm(parameters, max_norm, loss_scale=scale)
+        retries += 1
+    return norm, retries

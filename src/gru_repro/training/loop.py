@@ -27,7 +27,7 @@ from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files
 from gru_repro.training.checkpoint import load_checkpoint, seed_everything
-from gru_repro.training.clipping import clip_gradient_norm
+from gru_repro.training.clipping import backward_and_clip
 from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
 from gru_repro.training.optim import build_optimizer, build_scheduler
@@ -73,7 +73,8 @@ class Trainer:
         self.model = build_model(
             input_size=splits.input_size, output_size=splits.output_size, **self.model_options
         ).to(settings.device)
-        self.optimizer = build_optimizer(self.model.parameters(), **self.optim_options)
+        self.trained_parameters = list(self.model.parameters())
+        self.optimizer = build_optimizer(self.trained_parameters, **self.optim_options)
         self.updates_per_epoch = math.ceil(len(splits.train) / settings.batch_size)
         self.scheduler = build_scheduler(
             self.optimizer,
@@ -173,9 +174,10 @@ class Trainer:
             loss = batch_loss(step_nll, batch.mask)
             if not torch.isfinite(loss):
                 return self._diverge(epoch, f"non-finite training loss at update {st.updates + 1}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = clip_gradient_norm(self.model.parameters(), s.clip_grad_norm)
+            # set_to_none grads, backward, rescaled to the paper's norm; a gradient beyond
+            # float32's range is recomputed on a scaled-down loss (training/clipping.py)
+            grad_norm, redone = backward_and_clip(loss, self.trained_parameters, s.clip_grad_norm)
+            st.overflow_updates += redone > 0
             if not math.isfinite(grad_norm):
                 return self._diverge(epoch, f"non-finite gradient norm at update {st.updates + 1}")
             self.optimizer.step()
@@ -299,6 +301,7 @@ class Trainer:
             "status": status,
             "epochs": st.epoch,
             "updates": st.updates,
+            "overflow_updates": st.overflow_updates,
             "wall_seconds": st.wall_seconds,
             "best_epoch": self.stopper.best_epoch or None,
             "best_valid_nll_seen": self.stopper.best,

@@ -40,6 +40,7 @@ RUN_ONLY_KEYS = (
 class RunState:
     epoch: int = 0  # last finished epoch (0 = only the initial evaluation)
     updates: int = 0
+    overflow_updates: int = 0  # updates whose gradient was recomputed on a scaled loss (clipping)
     wall_seconds: float = 0.0  # training wall time so far, summed over resumed sessions
     tb_start_walltime: float | None = None  # unix time of update 0 on TensorBoard's time axis
     initial_valid_nll: float | None = None  # reference for the divergence test
@@ -59,6 +60,7 @@ class RunState:
             "run_state": {
                 "epoch": self.epoch,
                 "updates": self.updates,
+                "overflow_updates": self.overflow_updates,
                 "wall_seconds": self.wall_seconds,
                 "tb_start_walltime": self.tb_start_walltime,
                 "initial_valid_nll": self.initial_valid_nll,
@@ -75,6 +77,7 @@ class RunState:
         restore_rng_state(bundle["rng"])
         run = bundle["run_state"]
         self.epoch, self.updates = int(run["epoch"]), int(run["updates"])
+        self.overflow_updates = int(run.get("overflow_updates", 0))  # absent before it existed
         self.wall_seconds = float(run["wall_seconds"])
         self.tb_start_walltime = run["tb_start_walltime"]
         self.initial_valid_nll = run["initial_valid_nll"]
