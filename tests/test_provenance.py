@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from gru_repro.provenance import git_commit, machine_description
 
@@ -30,3 +33,26 @@ def test_git_commit_outside_a_checkout_is_unknown(tmp_path: Path) -> None:
 def test_machine_description_is_one_line_with_versions() -> None:
     line = machine_description()
     assert "\n" not in line and "CPU cores" in line and "torch " in line and "Python 3." in line
+
+
+def test_dirty_means_changed_code_not_changed_results(tmp_path: Path) -> None:
+    """Reports rewritten while a sweep runs must not mark its runs' code as modified."""
+    if shutil.which("git") is None:
+        pytest.fail("git is needed by the provenance tests (and by make reproduce)")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "src" / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "table.md").write_text("| a |\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = git_commit(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{40}", clean)
+    (tmp_path / "results" / "table.md").write_text("| b |\n")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "src" / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == clean + "+dirty"

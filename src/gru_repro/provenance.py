@@ -24,9 +24,15 @@ def _git(args: list[str], cwd: Path) -> str:
     return done.stdout.strip()
 
 
+# What a run's numbers depend on: changes here make a checkout "+dirty". Results, reports and
+# docs (rewritten while sweeps run) do not.
+CODE_PATHS = ("src", "configs", "scripts", "pyproject.toml", "requirements.lock", "Makefile")
+
+
 def git_commit(repo: str | Path | None = None) -> str:
     """``git rev-parse HEAD`` of ``repo`` (default: this package's checkout), with ``+dirty``
-    when tracked files are modified; ``unknown`` outside a git checkout or without git.
+    when tracked files under :data:`CODE_PATHS` are modified; ``unknown`` outside a git
+    checkout or without git.
 
     The default is the package's folder, not the current directory, because Hydra runs and
     tests change directory to folders outside the checkout.
@@ -34,7 +40,8 @@ def git_commit(repo: str | Path | None = None) -> str:
     cwd = Path(repo) if repo is not None else _PACKAGE_DIR
     try:
         commit = _git(["rev-parse", "HEAD"], cwd)
-        dirty = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+        top = Path(_git(["rev-parse", "--show-toplevel"], cwd))
+        dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS], top)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
