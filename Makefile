@@ -18,7 +18,7 @@ SPEECH ?= subset
 REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test data smoke table1 bench reproduce reproduce-quick reports reports-quick samples tensorboard lint format clean
+.PHONY: help install lock test data smoke table1 bench reproduce reproduce-quick reports reports-quick ablations samples tensorboard lint format clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 mi
 
 reports: install ## Rebuild results/ (Table 2, Figure 3, LR search) from the runs in RUNS
 	$(PY) scripts/make_reports.py --runs $(RUNS) --out results $(REPORT_FLAGS)
+
+ablations: install ## Rebuild results/ablations/README.md from the ablation runs there
+	$(PY) scripts/ablation_summary.py
 
 reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
 	$(PY) scripts/make_reports.py --runs results/quick/runs --out results/quick $(REPORT_FLAGS)

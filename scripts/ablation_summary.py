@@ -1,0 +1,109 @@
+"""Write results/ablations/README.md: single runs outside the protocol beside the protocol run
+each one varies, read from their committed summaries.
+
+    python scripts/ablation_summary.py            # make ablations
+
+Each ablation is a run folder under results/ablations/ (metrics.json, curves.csv, .hydra/) as
+`python -m gru_repro.train` wrote it. ABLATIONS below says which protocol run it is compared
+with and what question it asks; the table's numbers come from the metrics.json files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from gru_repro.atomic import atomic_write_text
+from gru_repro.reports.collect import read_run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ABLATIONS_DIR = REPO_ROOT / "results" / "ablations"
+NOTTINGHAM_GRU = "results/runs/music/nottingham/gru/lr=0.00174/seed=1"  # selected, seed 1
+# folder -> (protocol run it varies, the question it asks)
+ABLATIONS = {
+    "nottingham_gru_600_epochs": (
+        NOTTINGHAM_GRU,
+        "Is the 200-epoch budget what keeps the GRU above the paper on Nottingham?",
+    ),
+    "nottingham_gru_lr_0.00248": (
+        NOTTINGHAM_GRU,
+        "Does a learning rate above the grid help? (0.00248 = exp(-6), the top of the paper's "
+        "range)",
+    ),
+    "nottingham_gru_lr_0.005": (
+        NOTTINGHAM_GRU,
+        "... and one nearly three times the grid's largest candidate?",
+    ),
+    "nottingham_gru_batch_1": (
+        NOTTINGHAM_GRU,
+        "Does the released code's batch size (1 sequence per update) train further?",
+    ),
+}
+COLUMNS = ("status", "epochs", "best_epoch", "updates", "train_nll", "valid_nll", "test_nll")
+
+
+def overrides(run_dir: Path) -> str:
+    """The run's command-line overrides, without where its files went."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    items = yaml.safe_load(path.read_text()) if path.is_file() else []
+    return " ".join(f"`{item}`" for item in items if not item.startswith("paths."))
+
+
+def cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "–" if value is None else str(value)
+
+
+def row(label: str, run_dir: Path) -> str:
+    run = read_run(run_dir)
+    if run is None:
+        raise SystemExit(f"error: {run_dir} has no metrics.json: rerun the run or drop it")
+    values = [cell(run.metrics.get(key)) for key in COLUMNS]
+    wall = run.metrics.get("wall_seconds")
+    values.append("–" if wall is None else f"{wall:.0f} s")
+    return f"| {label} | {overrides(run_dir)} | " + " | ".join(values) + " |"
+
+
+def markdown() -> str:
+    lines = [
+        "# Ablations",
+        "",
+        "Written by `scripts/ablation_summary.py` from the run folders here; do not edit by hand.",
+        "Single runs outside the protocol, each beside the protocol run it varies (same seed and",
+        "everything else). Each folder holds the run's `metrics.json`, `curves.csv` and Hydra",
+        "config (`.hydra/`); rerun one with `python -m gru_repro.train` and its overrides.",
+        "NLL in nats per predicted step (frame-weighted), train/valid/test at the best checkpoint.",
+        "",
+    ]
+    header = "| run | overrides | " + " | ".join(COLUMNS) + " | wall time |"
+    for name, (reference, question) in ABLATIONS.items():
+        folder = ABLATIONS_DIR / name
+        if not folder.is_dir():
+            continue
+        lines += [
+            f"## {name}",
+            "",
+            question,
+            "",
+            header,
+            "|" + "---|" * (len(COLUMNS) + 3),
+            row("protocol run", REPO_ROOT / reference),
+            row("ablation", folder),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    out = ABLATIONS_DIR / "README.md"
+    atomic_write_text(out, markdown())
+    print(f"wrote {out.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
