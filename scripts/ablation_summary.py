@@ -40,6 +40,10 @@ ABLATIONS = {
         NOTTINGHAM_GRU,
         "Does the released code's batch size (1 sequence per update) train further?",
     ),
+    "nottingham_gru_batch_1_lr_0.005": (
+        NOTTINGHAM_GRU,
+        "Batch 1 and the larger learning rate together?",
+    ),
 }
 COLUMNS = ("status", "epochs", "best_epoch", "updates", "train_nll", "valid_nll", "test_nll")
 
