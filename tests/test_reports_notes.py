@@ -276,5 +276,5 @@ def test_target_check_counts_met_missed_and_not_run_music_cells() -> None:
     assert "met by 2 of the 3 music cells run so far (1 not run yet)" in line
     assert "missed by piano_midi LSTM (Δ test +1.41)" in line
     assert "jsb" not in line
-    assert target_check_lines(rows[:2])[0].endswith("(0 not run yet).")
+    assert target_check_lines(rows[:2])[0].endswith("met by 2 of all 2 music cells.")
     assert target_check_lines([rows[-1]]) == []

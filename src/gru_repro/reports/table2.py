@@ -194,9 +194,14 @@ def target_check_lines(rows: list[Table2Row], margin: float = TARGET_MARGIN) -> 
     done = [r for r in comparable if r.test_diff is not None]
     met = [r for r in done if r.test_diff <= margin]
     missed = [r for r in done if r.test_diff > margin]
+    not_run = len(comparable) - len(done)
     line = (
         f"Target (test NLL at or below the paper's + {margin:.2f} nats): met by {len(met)} of "
-        f"the {len(done)} music cells run so far ({len(comparable) - len(done)} not run yet)"
+        + (
+            f"the {len(done)} music cells run so far ({not_run} not run yet)"
+            if not_run
+            else f"all {len(done)} music cells"
+        )
     )
     if missed:
         line += "; missed by " + ", ".join(
