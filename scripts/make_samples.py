@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Written by `make samples` (scripts/make_samples.py, seed {args.seed}): for each data "
         "set and unit, the run with the lowest validation NLL. Music: MIDI at one frame per "
         "beat, 120 bpm (the published rolls carry no wall-clock rate), piano. Speech: 16-bit "
-        "WAV at the data's sample rate, normalisation undone. Pictures: samples (left) beside a "
+        "WAV at the data's sample rate, normalisation undone; audio is data, so the WAV files "
+        "stay local (git-ignored) and the pictures show them. Pictures: samples (left) beside a "
         "real test sequence (right). Draw more with `python -m gru_repro.sample RUN n=4`."
     )
     index = args.out / "README.md"
