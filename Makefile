@@ -18,7 +18,7 @@ SPEECH ?= subset
 REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test data smoke table1 bench reproduce reproduce-quick reports reports-quick ablations samples tensorboard lint format clean
+.PHONY: help install lock test data smoke table1 bench reproduce reproduce-released reproduce-quick reports reports-released reports-quick ablations samples tensorboard lint format clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ bench: install ## Speed of our units vs torch.nn (writes results/bench.md, resul
 reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figure 3 (days of CPU; resumable)
 	$(PY) scripts/reproduce.py --protocol full --speech $(SPEECH) --skip-data --runs $(RUNS) --out results
 
+# The music sets again with the released code's optimizer (OPTIMIZERS in reports/protocol.py),
+# in a runs root of their own: run folders name (experiment, unit, lr, seed), not the optimizer.
+RUNS_RELEASED ?= results/runs_released
+reproduce-released: install data ## Music sets with the released code's optimizer -> results/released/ (resumable)
+	$(PY) scripts/reproduce.py --protocol full --optim released --skip-data --runs $(RUNS_RELEASED) --out results/released
+
 reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 minutes on 2 cores)
 	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs results/quick/runs --out results/quick
 
@@ -64,6 +70,9 @@ reports: install ## Rebuild results/ (Table 2, Figure 3, LR search) from the run
 
 ablations: install ## Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py
+
+reports-released: install ## Rebuild results/released/ from the runs in RUNS_RELEASED
+	$(PY) scripts/make_reports.py --runs $(RUNS_RELEASED) --out results/released $(REPORT_FLAGS)
 
 reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
 	$(PY) scripts/make_reports.py --runs results/quick/runs --out results/quick $(REPORT_FLAGS)

@@ -3,6 +3,8 @@
     python scripts/reproduce.py --protocol full     # make reproduce: days of CPU, resumable
     python scripts/reproduce.py --speech whole      # ... with speech on all of FSDD (GPU/cluster)
     python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~15 min on 2 cores
+    python scripts/reproduce.py --optim released --runs results/runs_released --out results/released
+                                                    # make reproduce-released: music, released optimizer
 
 Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid; run
 folders depend only on (experiment, unit, lr, seed), so rerunning this script skips finished
@@ -30,6 +32,7 @@ from gru_repro.provenance import machine_description
 from gru_repro.reports.build import REPRODUCE_LOG, build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
 from gru_repro.reports.protocol import (
+    OPTIMIZERS,
     SEARCH_SEED,
     SPEECH_DATA,
     ExperimentPlan,
@@ -190,6 +193,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="subset",
         help="full protocol's speech data: the reduced CPU subsets (default) or all of FSDD",
     )
+    parser.add_argument(
+        "--optim",
+        choices=tuple(OPTIMIZERS),
+        default="paper",
+        help="full protocol's optimizer: plain RMSProp as the paper states (default), or the "
+        "released code's RMSProp with momentum and decay (music only; use its own --runs)",
+    )
     parser.add_argument("--runs", type=Path, help="runs root (default outputs/reproduce[-quick])")
     parser.add_argument("--out", type=Path, help="reports folder (default results[/quick])")
     parser.add_argument(
@@ -221,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.protocol == "quick":
         protocol = quick_protocol(CONFIG_DIR)
     else:
-        protocol = full_protocol(CONFIG_DIR, speech=args.speech)
+        protocol = full_protocol(CONFIG_DIR, speech=args.speech, optim=args.optim)
     to_run = protocol
     if args.only:
         unknown = set(args.only) - {p.experiment for p in protocol.experiments}

@@ -116,6 +116,15 @@ def test_protocols_read_the_configs() -> None:
     assert all(not p.overrides for p in whole.experiments)
     with pytest.raises(ValueError, match="speech data 'all'"):
         full_protocol(EXPERIMENT_DIR, speech="all")
+    released = full_protocol(EXPERIMENT_DIR, optim="released")
+    assert [p.experiment for p in released.experiments] == [
+        name for name in EXPERIMENTS if name.startswith("music/")
+    ]
+    assert all(p.overrides == ("optim=rmsprop_released",) for p in released.experiments)
+    assert all(p.lrs == tuple(draw_lr_candidates()) for p in released.experiments)
+    assert released.name != full.name  # its reports must not pass for the paper's optimizer
+    with pytest.raises(ValueError, match="optimizer 'adam'"):
+        full_protocol(EXPERIMENT_DIR, optim="adam")
     quick = quick_protocol(EXPERIMENT_DIR)
     assert all(set(p.lrs) <= set(draw_lr_candidates()) for p in quick.experiments)
     assert all(len(p.seeds) >= 2 for p in quick.experiments)
