@@ -21,6 +21,13 @@ from gru_repro.reports.collect import read_run
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS_DIR = REPO_ROOT / "results" / "ablations"
 NOTTINGHAM_GRU = "results/runs/music/nottingham/gru/lr=0.00174/seed=1"  # selected, seed 1
+PIANO_MIDI_LSTM = "results/runs/music/piano_midi/lstm/lr=0.00152/seed=1"  # selected, seed 1
+MUSEDATA = "results/runs/music/musedata/{unit}/lr={lr}/seed=1"  # selected rates, seed 1
+RELEASED_OPTIM = (  # the question of every released-optimizer ablation below
+    "The released code's optimizer (`optim=rmsprop_released`: momentum 0.9, rms floor 0.01, "
+    "learning rate decayed linearly to 1% over the 200 epochs) instead of plain RMSProp, at the "
+    "protocol run's learning rate"
+)
 # folder -> (protocol run it varies, the question it asks)
 ABLATIONS = {
     "nottingham_gru_600_epochs": (
@@ -43,6 +50,30 @@ ABLATIONS = {
     "nottingham_gru_batch_1_lr_0.005": (
         NOTTINGHAM_GRU,
         "Batch 1 and the larger learning rate together?",
+    ),
+    "nottingham_gru_released_optim": (NOTTINGHAM_GRU, RELEASED_OPTIM + "?"),
+    "nottingham_gru_released_optim_lr_0.000501": (
+        "results/runs/music/nottingham/gru/lr=0.000501/seed=1",
+        RELEASED_OPTIM + ", at a mid-grid rate (0.000501): is the grid's largest rate too "
+        "large for it?",
+    ),
+    "nottingham_gru_released_setting": (
+        NOTTINGHAM_GRU,
+        "The released setting as a whole (`trainer=released optim=rmsprop_released`: batch 1, "
+        "500 epochs, patience 50, the decay over 500 epochs), evaluated without weight noise?",
+    ),
+    "piano_midi_lstm_released_optim": (
+        PIANO_MIDI_LSTM,
+        RELEASED_OPTIM + ": does the LSTM leave its plateau?",
+    ),
+    "musedata_tanh_released_optim": (
+        MUSEDATA.format(unit="tanh", lr=0.00174),
+        RELEASED_OPTIM + "?",
+    ),
+    "musedata_gru_released_optim": (MUSEDATA.format(unit="gru", lr=0.00174), RELEASED_OPTIM + "?"),
+    "musedata_lstm_released_optim": (
+        MUSEDATA.format(unit="lstm", lr=0.00134),
+        RELEASED_OPTIM + "?",
     ),
 }
 COLUMNS = ("status", "epochs", "best_epoch", "updates", "train_nll", "valid_nll", "test_nll")
