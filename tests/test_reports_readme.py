@@ -8,7 +8,12 @@ from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
 from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
-from gru_repro.reports.readme_section import BEGIN, END, project_readme_for
+from gru_repro.reports.readme_section import (
+    BEGIN,
+    END,
+    project_readme_for,
+    update_readme_results,
+)
 from gru_repro.reports.table2 import table2_rows
 
 LRS = (1e-4, 1e-3)
@@ -67,9 +72,24 @@ def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
     assert readme.read_text() == "# no markers here\n"
 
 
-def test_only_the_full_results_folder_updates_the_readme(tmp_path: Path) -> None:
-    assert project_readme_for(tmp_path / "results", tmp_path) == tmp_path / "README.md"
-    assert project_readme_for(tmp_path / "results" / "quick", tmp_path) is None
+def test_only_folders_under_results_with_markers_update_the_readme(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    assert project_readme_for(tmp_path / "results", tmp_path) == readme
+    assert project_readme_for(tmp_path / "results" / "released", tmp_path) == readme
+    assert project_readme_for(tmp_path / "outputs" / "mine", tmp_path) is None
+    old_block = "<!-- results:begin -->\nold main\n<!-- results:end -->\n"
+    readme.write_text(
+        f"# x\n{old_block}<!-- results/released:begin -->\nold\n<!-- results/released:end -->\n"
+    )
+    for name in ("released", "quick"):
+        folder = tmp_path / "results" / name
+        folder.mkdir(parents=True)
+        (folder / "table2.md").write_text(f"# Table 2\n{name} table\n")
+    assert update_readme_results(readme, tmp_path / "results" / "released")
+    assert not update_readme_results(readme, tmp_path / "results" / "quick")  # no markers
+    text = readme.read_text()
+    assert "released table" in text and "\nold\n" not in text and "quick" not in text
+    assert old_block in text  # the other folder's block is untouched
 
 
 def test_experiment_not_run_is_not_called_diverged(tmp_path: Path) -> None:

@@ -1,8 +1,11 @@
 """Copy the reports into the README's results section, so README numbers come from runs too.
 
-The README holds a block between two markers; `update_readme_results` replaces it with Table 2
-(read from the freshly written `table2.md`) and the Figure 3 images. Nothing outside the
-markers changes, and the README is rewritten atomically.
+The README holds a block between two markers named after the reports folder, relative to the
+README: `<!-- results:begin -->` ... `<!-- results:end -->` for results/ (the paper's protocol),
+`<!-- results/released:begin -->` ... for results/released/ (the released optimizer).
+`update_readme_results` replaces a folder's block with its Table 2 (read from the freshly
+written `table2.md`) and Figure 3 images. Nothing outside the markers changes, the README is
+rewritten atomically, and a folder without markers (results/quick/) leaves it alone.
 """
 
 from __future__ import annotations
@@ -12,8 +15,14 @@ from pathlib import Path
 
 from gru_repro.atomic import atomic_write_text
 
-BEGIN = "<!-- results:begin -->"
+BEGIN = "<!-- results:begin -->"  # the block of results/
 END = "<!-- results:end -->"
+
+
+def markers(results_dir: Path, readme_dir: Path) -> tuple[str, str]:
+    """The begin and end markers of `results_dir`'s block in the README of `readme_dir`."""
+    name = Path(os.path.relpath(results_dir, readme_dir)).as_posix()
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
 def results_block(results_dir: Path, readme_dir: Path) -> str:
@@ -45,18 +54,21 @@ def update_readme_results(readme: Path, results_dir: Path) -> bool:
     if not readme.is_file():
         return False
     text = readme.read_text()
-    start, end = text.find(BEGIN), text.find(END)
+    begin, end_marker = markers(results_dir, readme.parent)
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
         return False
     block = results_block(results_dir, readme.parent)
-    new = text[: start + len(BEGIN)] + "\n" + block + "\n" + text[end:]
+    new = text[: start + len(begin)] + "\n" + block + "\n" + text[end:]
     if new != text:
         atomic_write_text(readme, new)
     return True
 
 
 def project_readme_for(out_dir: Path, repo_root: Path) -> Path | None:
-    """The project README shows the full protocol's results only: those written to results/."""
-    if Path(out_dir).resolve() == (repo_root / "results").resolve():
+    """The project README, for reports written inside the repository's results/ folder: it
+    shows the blocks it has markers for (results/ and results/released/, not results/quick/)."""
+    results = (repo_root / "results").resolve()
+    if Path(out_dir).resolve().is_relative_to(results):
         return repo_root / "README.md"
     return None
