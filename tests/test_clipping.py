@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from exploding import Amplify
 from torch import nn
 
 from gru_repro.models import make_unit
@@ -62,19 +63,6 @@ def test_small_gradients_untouched_and_missing_ones_skipped() -> None:
     assert clip_gradient_norm(params, 1.0) == pytest.approx(0.5)
     assert torch.equal(params[0].grad, torch.tensor([0.3, 0.4]))
     assert clip_gradient_norm([nn.Parameter(torch.ones(1))], 1.0) == 0.0
-
-
-class Amplify(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by ``factor`` (an exploding path)."""
-
-    @staticmethod
-    def forward(ctx, x, factor: float):
-        ctx.factor = factor
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.factor, None
 
 
 def test_overflowing_gradient_is_recomputed_on_a_scaled_loss() -> None:

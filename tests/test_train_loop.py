@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from test_clipping import Amplify
+from exploding import Amplify
 
 import gru_repro.training.clipping as clipping_module
 from gru_repro.data.synthetic import load_synthetic
