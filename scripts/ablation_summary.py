@@ -57,6 +57,11 @@ ABLATIONS = {
         RELEASED_OPTIM + ", at a mid-grid rate (0.000501): is the grid's largest rate too "
         "large for it?",
     ),
+    "nottingham_gru_linear_decay": (
+        NOTTINGHAM_GRU,
+        "Plain RMSProp with only the released code's learning-rate decay (linear to 1% over the "
+        "200 epochs; no momentum, no rms floor): is the decay what helps?",
+    ),
     "nottingham_gru_released_setting": (
         NOTTINGHAM_GRU,
         "The released setting as a whole (`trainer=released optim=rmsprop_released`: batch 1, "
