@@ -11,7 +11,9 @@ from gru_repro.reports.protocol import ExperimentPlan, Protocol
 from gru_repro.reports.readme_section import (
     BEGIN,
     END,
+    markers,
     project_readme_for,
+    results_block,
     update_readme_results,
 )
 from gru_repro.reports.table2 import table2_rows
@@ -101,3 +103,18 @@ def test_experiment_not_run_is_not_called_diverged(tmp_path: Path) -> None:
     # a two-candidate grid: the selected 1e-3 is its largest candidate, and nothing else
     edge = "selected rate at the edge of the grid (largest candidate)"
     assert notes[("music/jsb", "gru")] == edge
+
+
+def test_committed_readme_blocks_match_the_committed_reports() -> None:
+    """Every results block of the project README is what its reports folder yields now."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text()
+    checked = 0
+    for folder in (repo / "results", repo / "results" / "released"):
+        begin, end = markers(folder, repo)
+        if begin not in text or not (folder / "table2.md").is_file():
+            continue
+        block = text.split(begin, 1)[1].split(end, 1)[0]
+        assert block.strip("\n") == results_block(folder, repo), folder
+        checked += 1
+    assert checked >= 1
