@@ -139,11 +139,11 @@ SPEECH_DATA = {
 # The optimizer of the full protocol. "paper" is what the paper states: plain RMSProp
 # (configs/optim/rmsprop.yaml, the configs' default). "released" is the first author's released
 # optimizer (configs/optim/rmsprop_released.yaml: momentum 0.9, rms floor 0.01, learning rate
-# decayed linearly to 1% over the epoch budget), for which the paper's learning-rate range was
-# drawn: with plain RMSProp nearly every music cell selects the grid's largest candidate
-# (results/lr_search.md). The released variant runs the four music sets only (speech is compared
-# between units, not with the paper's numbers) and belongs in its own runs root, because run
-# folders do not name the optimizer.
+# decayed linearly to 1% over the epoch budget), which the paper's learning-rate range seems to
+# have been chosen for: with plain RMSProp nearly every music cell selects the grid's largest
+# candidate (results/lr_search.md). The released variant runs the four music sets only (speech
+# is compared between units, not with the paper's numbers) and belongs in its own runs root,
+# because run folders do not name the optimizer.
 OPTIMIZERS = {
     "paper": {},
     "released": {name: ("optim=rmsprop_released",) for name in EXPERIMENTS if "music/" in name},
