@@ -3,8 +3,8 @@
     python scripts/reproduce.py --protocol full     # make reproduce: days of CPU, resumable
     python scripts/reproduce.py --speech whole      # ... with speech on all of FSDD (GPU/cluster)
     python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~15 min on 2 cores
-    python scripts/reproduce.py --optim released --runs results/runs_released \
-        --out results/released                      # make reproduce-released: music only
+    # make reproduce-released: the music sets with the released code's optimizer
+    python scripts/reproduce.py --optim released --runs results/runs_released --out results/released
 
 Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid; run
 folders depend only on (experiment, unit, lr, seed), so rerunning this script skips finished

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gru_repro.atomic import atomic_write_text
 from gru_repro.reports.lr_candidates import read_lr_grid
@@ -144,9 +145,23 @@ SPEECH_DATA = {
 # candidate (results/lr_search.md). The released variant runs the four music sets only (speech
 # is compared between units, not with the paper's numbers) and belongs in its own runs root,
 # because run folders do not name the optimizer.
+class OptimizerVariant(NamedTuple):
+    protocol_name: str  # Protocol.name, so reports never pass one variant off as the other
+    experiments: tuple[str, ...]  # the experiments it runs
+    overrides: tuple[str, ...]  # Hydra overrides added to every run
+    note: str  # what the protocol's description says of it; "" = the configs' default
+
+
+MUSIC_EXPERIMENTS = tuple(name for name in EXPERIMENTS if name.startswith("music/"))
 OPTIMIZERS = {
-    "paper": {},
-    "released": {name: ("optim=rmsprop_released",) for name in EXPERIMENTS if "music/" in name},
+    "paper": OptimizerVariant("full", tuple(EXPERIMENTS), (), ""),
+    "released": OptimizerVariant(
+        "full-released-optim",
+        MUSIC_EXPERIMENTS,
+        ("optim=rmsprop_released",),
+        "the released code's optimizer (`optim=rmsprop_released`: RMSProp with momentum 0.9, "
+        "rms floor 0.01, learning rate decayed linearly to 1% over the epoch budget)",
+    ),
 }
 
 
@@ -163,37 +178,31 @@ def full_protocol(
         raise ValueError(f"speech data {speech!r}: choose one of {', '.join(SPEECH_DATA)}")
     if optim not in OPTIMIZERS:
         raise ValueError(f"optimizer {optim!r}: choose one of {', '.join(OPTIMIZERS)}")
-    names = list(OPTIMIZERS[optim]) or list(EXPERIMENTS)
+    variant = OPTIMIZERS[optim]
     plans = tuple(
         ExperimentPlan(
             experiment=name,
             lrs=tuple(read_lr_grid(Path(config_dir) / f"{name}.yaml")),
             seeds=tuple(range(1, n_seeds + 1)),
-            overrides=SPEECH_DATA[speech].get(name, ()) + OPTIMIZERS[optim].get(name, ()),
+            overrides=SPEECH_DATA[speech].get(name, ()) + variant.overrides,
         )
-        for name in names
+        for name in variant.experiments
     )
-    if optim == "released":
-        return Protocol(
-            "full-released-optim",
-            plans,
-            "10 learning-rate candidates x 3 units per music data set with early stopping "
-            f"(seed 1), then the selected rate retrained with seeds 2..{n_seeds}; the released "
-            "code's optimizer (`optim=rmsprop_released`: RMSProp with momentum 0.9, rms floor "
-            "0.01, learning rate decayed linearly to 1% over the epoch budget)",
+    with_speech = set(variant.experiments) != set(MUSIC_EXPERIMENTS)
+    notes = [
+        f"10 learning-rate candidates x 3 units per {'' if with_speech else 'music '}data set "
+        f"with early stopping (seed 1), then the selected rate retrained with seeds 2..{n_seeds}"
+    ]
+    if with_speech:
+        notes.append(
+            "speech on the reduced CPU subsets (speech A: 600 train / 200 valid and test "
+            "segments; speech B: 64 / 24 sequences) with an epoch budget of 100"
+            if speech == "subset"
+            else "speech on all of FSDD"
         )
-    speech_note = (
-        "speech on the reduced CPU subsets (speech A: 600 train / 200 valid and test segments; "
-        "speech B: 64 / 24 sequences) with an epoch budget of 100"
-        if speech == "subset"
-        else "speech on all of FSDD"
-    )
-    return Protocol(
-        "full",
-        plans,
-        "10 learning-rate candidates x 3 units per data set with early stopping (seed 1), "
-        f"then the selected rate retrained with seeds 2..{n_seeds}; {speech_note}",
-    )
+    if variant.note:
+        notes.append(variant.note)
+    return Protocol(variant.protocol_name, plans, "; ".join(notes))
 
 
 # The quick protocol: real data, reduced so that the whole pipeline (search, selection, seeds,

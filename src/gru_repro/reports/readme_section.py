@@ -19,15 +19,20 @@ BEGIN = "<!-- results:begin -->"  # the block of results/
 END = "<!-- results:end -->"
 
 
+def _relative(results_dir: Path, readme_dir: Path) -> str:
+    """`results_dir` as the README links it, e.g. "results/released"."""
+    return Path(os.path.relpath(results_dir, readme_dir)).as_posix()
+
+
 def markers(results_dir: Path, readme_dir: Path) -> tuple[str, str]:
     """The begin and end markers of `results_dir`'s block in the README of `readme_dir`."""
-    name = Path(os.path.relpath(results_dir, readme_dir)).as_posix()
+    name = _relative(results_dir, readme_dir)
     return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
 def results_block(results_dir: Path, readme_dir: Path) -> str:
     """Markdown for the README: Table 2 body and figures, paths relative to the README."""
-    rel = Path(os.path.relpath(results_dir, readme_dir)).as_posix()
+    rel = _relative(results_dir, readme_dir)
     table = (results_dir / "table2.md").read_text().splitlines()
     if table and table[0].startswith("# "):  # the README has its own heading
         table = table[1:]
