@@ -10,4 +10,4 @@ CURVES_FILE = "curves.csv"
 # one row per epoch (and epoch 0, the untrained model); valid_nll is empty on epochs without
 # validation (trainer.eval_every > 1)
 CURVE_COLUMNS = ("epoch", "updates", "wall_seconds", "train_nll", "valid_nll")
-FINAL_STATUSES = ("completed", "early_stopped", "diverged")  # train.py never reruns these
+FINAL_STATUSES = ("completed", "early_stopped", "diverged", "failed")  # train.py never reruns these

@@ -1,14 +1,20 @@
 """Hydra entry point: ``python -m gru_repro.train data=jsb model=gru optim.lr=1e-3 seed=1``.
 
-The only library module that imports Hydra. It turns the config into plain typed arguments,
-skips runs whose metrics.json says they finished (refusing, as a config error, a folder whose
-run was made with another config), and reports config errors (unknown unit, negative noise std,
-missing data, ...) as one line on stderr with exit code 2, before training.
-A diverged run is a normal outcome (status ``diverged``, exit code 0) so that sweeps go on.
+The only library module that runs Hydra. The composed config is checked against the typed
+schema (gru_repro.config) before anything is written; a config error of any origin (an unknown
+group option or key, a wrong type, a value out of range, missing data) is one line on stderr
+and exit code 2. In a multirun the bad job is recorded and the other jobs run (the
+``keep_going`` sweeper); the sweep then exits 1 naming the failed jobs.
+
+A run folder holds one run identity (gru_repro.config.identity): a finished run is skipped, an
+interrupted one resumed, and a folder holding another identity is refused with the differing
+keys named (trainer.force=true retrains). A diverged run is a normal outcome (status
+``diverged``, exit code 0) so that sweeps go on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -20,123 +26,115 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gru_repro.config.checks import ConfigError
+from gru_repro.config.errors import CONFIG_ERRORS, SweepFailed, one_line
+from gru_repro.config.identity import identity_diff, identity_hash
+from gru_repro.config.store import identity_of, register, to_objects
+from gru_repro.data.errors import DataError
 from gru_repro.training import run_files
+from gru_repro.training.run_lock import RunFolderLock
 
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 CONFIG_ERROR_EXIT = 2
+register()
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; raised before any training starts."""
-
-
-def _progress(value: object, multirun: bool) -> bool:
-    if value == "auto":
-        return sys.stderr.isatty() and not multirun and not os.environ.get("CI")
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(f"trainer.progress must be auto, true or false, got {value!r}")
-
-
-def _none_if_empty(value: object) -> object:
-    return None if value in ("", None) else value
-
-
-def _has_last(run_dir: Path) -> bool:
-    return (run_dir / "checkpoints" / "last.pt").is_file()
+def _auto_progress(multirun: bool) -> bool:
+    return sys.stderr.isatty() and not multirun and not os.environ.get("CI")
 
 
 def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
-    """Load the data and build the ``Trainer`` for ``cfg`` in ``run_dir``; None when the run
-    had already finished (and trainer.force is false).
+    """Check ``cfg``, load the data and build the ``Trainer`` for ``run_dir``; None when the
+    run there had already finished (and trainer.force is false).
 
-    A finished or interrupted run in ``run_dir`` made with a config that differs beyond
-    ``resume_state.RUN_ONLY_KEYS`` is neither skipped nor resumed: ConfigMismatchError (a
-    ValueError, so a one-line config error), unless trainer.force is true (retrain from scratch).
-
-    Every config error (ConfigError, the library's ValueError / DataError) is raised here,
-    before training starts.
+    The caller holds the folder's ``RunFolderLock``. Every config error is raised here, before
+    training starts, as a ``ConfigError`` (or Hydra's / OmegaConf's / the data's own error).
     """
     from gru_repro.data import load_splits
     from gru_repro.training.loop import Trainer
-    from gru_repro.training.resume_state import check_same_config, saved_config
-    from gru_repro.training.settings import TrainerSettings
 
     run_dir = Path(run_dir)
-    trainer_options = OmegaConf.to_container(cfg.trainer, resolve=True)
-    threads = int(trainer_options.pop("threads", 1))
-    trainer_options["progress"] = _progress(trainer_options.get("progress", "auto"), multirun)
-    settings = TrainerSettings.from_dict(trainer_options)
+    config = to_objects(cfg)  # every range and choice check
+    settings = config.trainer
+    if settings.progress is None:
+        settings = dataclasses.replace(settings, progress=_auto_progress(multirun))
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device=cuda but this torch build sees no GPU; use cpu")
 
-    finished = run_files.is_finished(run_dir)
-    if not settings.force and (finished or (settings.resume and _has_last(run_dir))):
-        # skip or resume only the run this config describes, never another one's (refused)
-        check_same_config(saved_config(run_dir), OmegaConf.to_container(cfg, resolve=True), run_dir)
-    if finished and not settings.force:
-        status = run_files.read_metrics(run_dir)["status"]
-        log.info("already finished (%s): %s; trainer.force=true trains again", status, run_dir)
-        return None
-    if settings.max_epochs < 1:
-        raise ConfigError(f"trainer.max_epochs must be at least 1, got {settings.max_epochs}")
+    identity = identity_of(cfg)
+    if not settings.force:
+        saved = run_files.saved_identity(run_dir)
+        if saved is not None and saved != identity:
+            raise ConfigError(
+                f"{run_dir} holds another run ({'; '.join(identity_diff(saved, identity))}); "
+                "train into another folder, or trainer.force=true to retrain it from scratch"
+            )
+        if run_files.is_finished(run_dir):
+            status = run_files.read_metrics(run_dir)["status"]
+            log.info("already finished (%s): %s; trainer.force=true trains again", status, run_dir)
+            return None
 
-    torch.set_num_threads(max(1, threads))
-    data_options = OmegaConf.to_container(cfg.data, resolve=True)
-    data_name = data_options.pop("name", None)
-    if not data_name:
-        raise ConfigError("the data config has no `name` key: pick one with data=<name>")
-    # data configs carry data_dir / mirror (interpolated from paths.*); fall back to paths.*
-    data_dir = data_options.pop("data_dir", None) or cfg.paths.data_dir
-    mirror = _none_if_empty(data_options.pop("mirror", cfg.paths.get("data_mirror")))
-    splits = load_splits(data_name, data_dir=data_dir, mirror=mirror, **data_options)
-
-    trainer = Trainer(
+    torch.set_num_threads(settings.threads)
+    data = dataclasses.asdict(config.data)
+    data["mirror"] = data["mirror"] or None  # DATA_MIRROR= (empty) means no mirror
+    splits = load_splits(data.pop("name"), **data)
+    return Trainer(
         splits,
         run_dir=run_dir,
-        seed=int(cfg.seed),
-        model_options=OmegaConf.to_container(cfg.model, resolve=True),
-        optim_options=OmegaConf.to_container(cfg.optim, resolve=True),
+        seed=config.seed,
+        model_options=dataclasses.asdict(config.model),
+        optim_options=dataclasses.asdict(config.optim),
         settings=settings,
-        run_info={"dataset": data_name, "run_dir": str(run_dir)},
+        run_info={"dataset": config.data.name, "run_dir": str(run_dir)},
         config=OmegaConf.to_container(cfg, resolve=True),
+        identity=identity,
     )
-    return trainer
 
 
 def run(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False) -> dict | None:
-    """Set up and train one run; its final metrics, or None when it had already finished."""
-    trainer = setup(cfg, run_dir, multirun=multirun)
-    return None if trainer is None else trainer.fit()
-
-
-def _is_config_error(exc: BaseException) -> bool:
-    from gru_repro.data import DataError
-
-    if isinstance(exc, TypeError):  # a stale config key reaching a library function
-        return "unexpected keyword argument" in str(exc)
-    return isinstance(exc, (ValueError, LookupError, FileNotFoundError, DataError, ImportError))
+    """Lock ``run_dir``, set up and train one run; its final metrics, or None when it had
+    already finished."""
+    with RunFolderLock(run_dir):
+        try:
+            trainer = setup(cfg, run_dir, multirun=multirun)
+        except (ValueError, LookupError, DataError) as exc:  # the library's checks of a value
+            if isinstance(exc, CONFIG_ERRORS):
+                raise
+            raise ConfigError(one_line(exc)) from exc
+        return None if trainer is None else trainer.fit()  # from here on, errors are bugs
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
+    run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
     try:
-        trainer = setup(cfg, hc.runtime.output_dir, multirun=multirun)
-    except Exception as exc:
-        if not _is_config_error(exc):
-            raise
-        log.debug("config error", exc_info=exc)  # full traceback in the run's log file only
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(CONFIG_ERROR_EXIT)
-    if trainer is not None:
-        trainer.fit()  # errors from here on are bugs: let them show their traceback
+        metrics = run(cfg, run_dir, multirun=multirun)
+    except CONFIG_ERRORS as exc:
+        if not multirun:  # one line and exit 2 (Hydra would add a line of its own)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
+            sys.exit(CONFIG_ERROR_EXIT)
+        log.error("config error: %s", one_line(exc))  # the job's log; the sweeper records it
+        raise
+    if metrics is None:
+        return {"status": "skipped", "identity_hash": identity_hash(identity_of(cfg))}
+    return {"status": metrics["status"]}
 
 
 def main() -> None:
-    """Console script ``gru-repro-train``."""
-    _hydra_main()
+    """Console script ``gru-repro-train`` (and ``python -m gru_repro.train``)."""
+    # Hydra prints its own errors over several lines with exit 1; let them reach us instead
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        _hydra_main()
+    except SweepFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except CONFIG_ERRORS as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        sys.exit(CONFIG_ERROR_EXIT)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 A file lands at `<data_dir>/<relpath>` only after its SHA-256 matched: it is first written to a
 temporary `.part` file in the same folder and then renamed (`gru_repro.atomic`), so an
 interrupted copy or download never leaves a file that passes for complete. The mirror is a
-folder laid out like `../shared/data` (poly/, fsdd/), named by `--mirror`, the data config's
+folder laid out like the data mirror (poly/, fsdd/), named by `--mirror`, the data config's
 `mirror` key, or the DATA_MIRROR environment variable (an empty string counts as unset).
 """
 
@@ -120,7 +120,7 @@ def sha256_of(path: str | Path) -> str:
 def _mirror_hint() -> str:
     return (
         f"the mirror setting (--mirror, the data config key `mirror`, or ${MIRROR_ENV}) "
-        "should name a folder laid out like ../shared/data (poly/, fsdd/)"
+        "should name a folder laid out like the data mirror (poly/, fsdd/)"
     )
 
 

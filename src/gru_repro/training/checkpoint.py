@@ -11,6 +11,24 @@ import numpy as np
 import torch
 
 
+def plain_data(value):
+    """Convert to types ``torch.load(weights_only=True)`` and JSON accept (dict/list/scalars/
+    tensors): numpy arrays become lists, numpy scalars and paths become Python values."""
+    if isinstance(value, dict):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value
+    return str(value)
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint (``weights_only=True``: no arbitrary code runs)."""
     path = Path(path)
@@ -20,7 +38,8 @@ def load_checkpoint(path: str | Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file: say which and what to do
         raise ValueError(
-            f"checkpoint {path} is unreadable ({exc.__class__.__name__}); delete it to start over"
+            f"checkpoint {path} is unreadable ({exc.__class__.__name__}); delete it, or "
+            "retrain the run with trainer.force=true"
         ) from exc
 
 

@@ -4,12 +4,17 @@ of train / valid / test at the best checkpoint.
 
     trainer = Trainer(splits, run_dir=..., seed=1, model_options={"unit": "gru", ...},
                       optim_options={"name": "rmsprop", "lr": 1e-3, ...},
-                      settings=TrainerSettings(), run_info={"dataset": "jsb"}, config={...})
+                      settings=TrainerSettings(), run_info={"dataset": "jsb"}, config={...},
+                      identity={...})
     metrics = trainer.fit()     # the dict written to metrics.json
+
+A checkpoint is ``Trainer.state_dict()`` (checkpoints/last.pt, everything a resumed run needs)
+or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly where it was.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import math
@@ -21,22 +26,25 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from gru_repro.atomic import atomic_torch_save
+from gru_repro.config.checks import ConfigError
+from gru_repro.config.identity import identity_diff, identity_hash
 from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model
 from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files
-from gru_repro.training.checkpoint import load_checkpoint, seed_everything
+from gru_repro.training.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    plain_data,
+    restore_rng_state,
+    seed_everything,
+)
 from gru_repro.training.clipping import backward_and_clip
 from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
 from gru_repro.training.optim import build_optimizer, build_scheduler
-from gru_repro.training.resume_state import (
-    RunState,
-    changed_keys,
-    check_same_config,
-    plain_data,
-)
+from gru_repro.training.run_state import RunState
 from gru_repro.training.settings import TrainerSettings
 from gru_repro.training.weight_noise import WeightNoise
 
@@ -59,11 +67,14 @@ class Trainer:
         settings: TrainerSettings,
         run_info: dict | None = None,
         config: dict | None = None,
+        identity: dict | None = None,
     ) -> None:
         self.splits, self.seed, self.settings = splits, int(seed), settings
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.config = plain_data(config or {})
+        # what makes this run this run (gru_repro.config.identity); the config when not given
+        self.identity = plain_data(identity if identity is not None else self.config)
         self.model_options = dict(model_options)
         self.optim_options = dict(optim_options)
         if settings.sample_every > 0:  # fail now, not after hours of training
@@ -120,10 +131,15 @@ class Trainer:
             "loops": loops_in_use(settings.device),  # C++ or Python time loops (models/kernels)
             "recurrent_matmul": recurrent_matmul_in_use(settings.device),  # packed kernel or torch
             "nll_convention": NLL_CONVENTION,
+            "identity": self.identity,
+            "identity_hash": identity_hash(self.identity),
         }
         last = self.ckpt_dir / "last.pt"
         if settings.resume and not settings.force and last.is_file():
-            self._load_last(load_checkpoint(last))
+            self.load_state_dict(load_checkpoint(last))
+            log.info(
+                "resumed from %s at epoch %d (%d updates)", last, self.state.epoch, self.state.updates
+            )
 
     # ----------------------------------------------------------------------------- the loop
     def fit(self) -> dict:
@@ -138,6 +154,8 @@ class Trainer:
                 (self.ckpt_dir / name).unlink(missing_ok=True)
         self.writer = SummaryWriter(str(self.run_dir), purge_step=st.updates)
         self._write_metrics(status="running")
+        # a kill after last.pt but before curves.csv was written left it a row short
+        run_files.write_curves(self.run_dir, st.history)
 
         if st.epoch == 0 and st.initial_valid_nll is None:
             self._evaluate_epoch(epoch=0, train_nll=self._eval("train").frame, t0=t0)
@@ -244,8 +262,8 @@ class Trainer:
         self.writer.flush()
         # best before last: a kill between the two re-runs this epoch and rewrites best.pt
         if new_best:
-            atomic_torch_save(self._bundle(epoch), self.ckpt_dir / "best.pt")
-        atomic_torch_save(self._bundle(epoch, resume=True), self.ckpt_dir / "last.pt")
+            atomic_torch_save(self.model_checkpoint(), self.ckpt_dir / "best.pt")
+        atomic_torch_save(self.state_dict(), self.ckpt_dir / "last.pt")
         run_files.write_curves(self.run_dir, st.history)
 
     def _diverge(self, epoch: int, reason: str) -> None:
@@ -267,6 +285,13 @@ class Trainer:
             self.model.load_state_dict(load_checkpoint(best)["model"])
             for split in ("train", "valid", "test"):
                 finals.update(self._eval(split).as_dict(split))
+        elif self.stopper.best_epoch:  # a best epoch was saved, and its file is gone
+            status = "failed"
+            finals["failed_reason"] = (
+                f"{best} (epoch {self.stopper.best_epoch}) is missing; retrain the run with "
+                "trainer.force=true"
+            )
+            log.error("run failed: %s", finals["failed_reason"])
         st.wall_seconds = time.perf_counter() - t0
         metrics = self._write_metrics(status=status, **finals)
         log_step = st.updates
@@ -312,37 +337,49 @@ class Trainer:
         run_files.write_metrics(self.run_dir, metrics)
         return metrics
 
-    def _bundle(self, epoch: int, resume: bool = False) -> dict:
-        bundle = {
+    def model_checkpoint(self) -> dict:
+        """checkpoints/best.pt: the weights and what is needed to rebuild and describe them."""
+        return {
             "model": self.model.state_dict(),
             "config": self.config,
+            "identity": self.identity,
             "model_options": plain_data(self.model_options),
             "input_size": self.splits.input_size,
             "output_size": self.splits.output_size,
             "data_info": plain_data(self.splits.info),
-            "epoch": epoch,
+            "epoch": self.state.epoch,
             "updates": self.state.updates,
             "seed": self.seed,
         }
-        if resume:
-            bundle.update(self.state.capture(self))
-        return bundle
 
-    def _load_last(self, bundle: dict) -> None:
-        saved = bundle.get("config", {})
-        if saved and self.config:  # a run made with another config is not this run's past
-            check_same_config(saved, self.config, self.run_dir)
-        changed = changed_keys(saved, self.config)
-        if changed:
-            log.warning(
-                "resuming with a changed config (%s): results may differ from an uninterrupted run",
-                ", ".join(changed),
+    def state_dict(self) -> dict:
+        """checkpoints/last.pt: the model checkpoint plus everything a resumed run needs to
+        continue exactly (optimizer, schedule, early stopping, noise and every generator);
+        plain data and tensors, so ``torch.load(weights_only=True)`` reads it."""
+        return {
+            **self.model_checkpoint(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "early_stopping": self.stopper.state_dict(),
+            "weight_noise": self.noise.state_dict(),
+            "shuffle_generator": self.shuffle_generator.get_state(),
+            "rng": capture_rng_state(),
+            "run_state": plain_data(dataclasses.asdict(self.state)),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict()``; refuses the state of a run with another identity."""
+        saved = state.get("identity")
+        if saved is not None and saved != self.identity:
+            raise ConfigError(
+                f"{self.run_dir}: checkpoint of another run "
+                f"({'; '.join(identity_diff(saved, self.identity))}); trainer.force=true retrains"
             )
-        self.model.load_state_dict(bundle["model"])
-        self.state.restore(self, bundle)
-        log.info(
-            "resumed from %s at epoch %d (%d updates)",
-            self.ckpt_dir / "last.pt",
-            self.state.epoch,
-            self.state.updates,
-        )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.stopper.load_state_dict(state["early_stopping"])
+        self.noise.load_state_dict(state["weight_noise"])
+        self.shuffle_generator.set_state(state["shuffle_generator"])
+        restore_rng_state(state["rng"])
+        self.state = RunState(**state["run_state"])

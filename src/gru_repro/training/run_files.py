@@ -54,6 +54,20 @@ def is_finished(run_dir: str | Path) -> bool:
     return bool(metrics) and metrics.get("status") in FINAL_STATUSES
 
 
+def saved_identity(run_dir: str | Path) -> dict | None:
+    """The identity of the run in ``run_dir`` (metrics.json, else checkpoints/last.pt); None
+    for an empty folder or a run from before identities were recorded."""
+    metrics = read_metrics(run_dir) or {}
+    if "identity" in metrics:
+        return metrics["identity"]
+    last = Path(run_dir) / "checkpoints" / "last.pt"
+    if last.is_file():
+        from gru_repro.training.checkpoint import load_checkpoint
+
+        return load_checkpoint(last).get("identity")
+    return None
+
+
 def write_curves(run_dir: str | Path, rows: list[dict]) -> None:
     """Rewrite curves.csv from the full history (so a resumed run has no duplicate rows)."""
     buffer = io.StringIO()

@@ -1,0 +1,78 @@
+"""A run's identity: its resolved config minus the run-only keys, and a short hash of it.
+
+Two invocations compute the same run exactly when their identities are equal. The identity is
+stored in metrics.json and in every checkpoint; skipping a finished run, resuming an
+interrupted one and refusing a folder that holds another run compare identities and nothing
+else, and the identity hash is part of the run folder's name (configs/train.yaml), so two
+different runs never share a folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+# Keys ("group.key", or a whole group) that say how an invocation treats a run, where files
+# live on this machine, how fast it runs or what extras it logs -- never what it computes.
+# trainer.device is not here: it changes the numerics.
+RUN_ONLY_KEYS = (
+    "trainer.resume",  # whether to continue from last.pt
+    "trainer.force",  # whether to retrain a finished run
+    "trainer.progress",  # tqdm bar on/off
+    "trainer.threads",  # torch CPU threads: speed only
+    "trainer.eval_batch_size",  # evaluation batching: speed only (frame sums are the same)
+    "trainer.log_every",  # TensorBoard train/grad_norm and train/lr point spacing
+    "trainer.sample_every",  # TensorBoard samples
+    "paths",  # data_dir, data_mirror, output_root, run_group: where things are
+    "data.data_dir",  # interpolated from paths.data_dir
+    "data.mirror",  # interpolated from paths.data_mirror
+    "hydra",  # Hydra's own settings (launcher, sweep folders)
+)
+HASH_LENGTH = 8  # hex digits in folder names: 32 bits, collision-free at any sweep's size
+
+
+def is_run_only(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RUN_ONLY_KEYS)
+
+
+def run_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (resolved, plain data) without its run-only keys."""
+    identity: dict[str, Any] = {}
+    for group, value in config.items():
+        if is_run_only(group):
+            continue
+        if isinstance(value, dict):
+            identity[group] = {k: v for k, v in value.items() if not is_run_only(f"{group}.{k}")}
+        else:
+            identity[group] = value
+    return identity
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """Short, stable hash of an identity (sorted keys, exact float reprs)."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+_ABSENT = "<absent>"
+
+
+def identity_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key old -> new`` for every key whose value differs (or exists on one side only)."""
+    a, b = _flat(old), _flat(new)
+    return [
+        f"{key} {a.get(key, _ABSENT)!r} -> {b.get(key, _ABSENT)!r}"
+        for key in sorted(set(a) | set(b))
+        if a.get(key, _ABSENT) != b.get(key, _ABSENT)
+    ]

@@ -1,0 +1,99 @@
+"""``hydra/sweeper=keep_going``: Hydra's basic sweeper, except that one bad job never ends the
+sweep.
+
+Hydra's basic sweeper composes every job of a batch before launching any (a type error in one
+job's override stops them all) and raises the first failed job's error after its batch. Here a
+job whose config does not compose or check (``gru_repro.config.store.to_objects``) is recorded
+and left out, the other jobs run under any launcher, every job's outcome is written to
+``<sweep dir>/sweep_summary.json``, and the sweep then ends with ``SweepFailed`` naming the
+failed jobs (``gru_repro.train`` prints it and exits non-zero).
+"""
+
+# no `from __future__ import annotations`: Hydra imports plugins outside sys.modules, where
+# dataclasses cannot resolve string annotations
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from omegaconf import OmegaConf
+
+from gru_repro.atomic import atomic_write_text
+from gru_repro.config.errors import CONFIG_ERRORS, SweepFailed, one_line
+
+log = logging.getLogger(__name__)
+SUMMARY_FILE = "sweep_summary.json"
+
+
+@dataclass
+class KeepGoingSweeperConf(BasicSweeperConf):
+    _target_: str = "hydra_plugins.gru_repro_sweeper.keep_going.KeepGoingSweeper"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="keep_going", node=KeepGoingSweeperConf)
+
+
+class KeepGoingSweeper(BasicSweeper):
+    def _check_job(self, overrides: list) -> Optional[str]:
+        """None when the job's config composes and passes the schema's checks, else why not."""
+        from gru_repro.config.store import to_objects
+
+        try:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            to_objects(cfg)
+        except CONFIG_ERRORS as exc:
+            return one_line(exc)
+        return None
+
+    def sweep(self, arguments: list) -> Any:
+        # the sweep folder's name reads ${hydra:runtime.choices...} (configs/train.yaml)
+        HydraConfig.instance().set_config(self.config)
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides([*self._parse_config(), *arguments])
+        self.overrides = self.split_arguments(overrides, self.max_batch_size)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        outcomes: list[dict] = []
+        returns, job_index = [], 0
+        while not self.is_done():
+            good = []
+            for job in self.get_job_batch():
+                error = self._check_job(list(job))
+                if error is None:
+                    good.append(job)
+                else:
+                    log.error("config error in job %s: %s", " ".join(job), error)
+                    outcomes.append({"overrides": list(job), "status": "config_error",
+                                     "error": error})
+            results = self.launcher.launch(good, initial_job_idx=job_index) if good else []
+            job_index += len(good)
+            for job, ret in zip(good, results):
+                outcomes.append(self._outcome(list(job), ret))
+            returns.append(results)
+
+        failed = [o for o in outcomes if o["status"] in ("config_error", "crashed")]
+        text = json.dumps({"jobs": outcomes, "failed": len(failed)}, indent=2) + "\n"
+        atomic_write_text(sweep_dir / SUMMARY_FILE, text)
+        if failed:
+            raise SweepFailed(sweep_dir / SUMMARY_FILE, failed, len(outcomes))
+        return returns
+
+    @staticmethod
+    def _outcome(overrides: list[str], ret) -> dict:
+        folder = OmegaConf.select(ret.hydra_cfg or {}, "hydra.runtime.output_dir", default="")
+        outcome = {"overrides": overrides, "folder": str(folder)}
+        if ret.status == JobStatus.FAILED:
+            error = ret._return_value  # the exception the job raised
+            if isinstance(error, CONFIG_ERRORS):
+                return {**outcome, "status": "config_error", "error": one_line(error)}
+            return {**outcome, "status": "crashed", "error": f"{type(error).__name__}: {error}"}
+        value = ret.return_value if isinstance(ret.return_value, dict) else {}
+        return {**outcome, "status": value.get("status", "unknown")}
