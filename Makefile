@@ -57,22 +57,21 @@ reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figu
 	$(PY) scripts/reproduce.py --protocol full --speech $(SPEECH) --skip-data --runs $(RUNS) --out results
 
 # The music sets again with the released code's optimizer (OPTIMIZERS in reports/protocol.py),
-# in a runs root of their own: run folders name (experiment, unit, lr, seed), not the optimizer.
-RUNS_RELEASED ?= results/runs_released
+# in the same runs root: run folders name the optimizer and the run's identity hash.
 reproduce-released: install data ## Music sets with the released code's optimizer -> results/released/ (resumable)
-	$(PY) scripts/reproduce.py --protocol full --optim released --skip-data --runs $(RUNS_RELEASED) --out results/released
+	$(PY) scripts/reproduce.py --protocol full --optim released --skip-data --runs $(RUNS) --out results/released
 
 reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 minutes on 2 cores)
 	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs results/quick/runs --out results/quick
 
 reports: install ## Rebuild results/ (Table 2, Figure 3, LR search) from the runs in RUNS
-	$(PY) scripts/make_reports.py --runs $(RUNS) --out results $(REPORT_FLAGS)
+	$(PY) scripts/make_reports.py --runs $(RUNS) --protocol full --out results $(REPORT_FLAGS)
 
 ablations: install ## Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py
 
-reports-released: install ## Rebuild results/released/ from the runs in RUNS_RELEASED
-	$(PY) scripts/make_reports.py --runs $(RUNS_RELEASED) --out results/released $(REPORT_FLAGS)
+reports-released: install ## Rebuild results/released/ from the released-optimizer runs in RUNS
+	$(PY) scripts/make_reports.py --runs $(RUNS) --protocol full-released-optim --out results/released $(REPORT_FLAGS)
 
 reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
 	$(PY) scripts/make_reports.py --runs results/quick/runs --out results/quick $(REPORT_FLAGS)

@@ -17,12 +17,14 @@ import yaml
 
 from gru_repro.atomic import atomic_write_text
 from gru_repro.reports.collect import read_run
+from gru_repro.reports.protocol import SEARCH_SEED, Protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS_DIR = REPO_ROOT / "results" / "ablations"
-NOTTINGHAM_GRU = "results/runs/music/nottingham/gru/lr=0.00174/seed=1"  # selected, seed 1
-PIANO_MIDI_LSTM = "results/runs/music/piano_midi/lstm/lr=0.00152/seed=1"  # selected, seed 1
-MUSEDATA = "results/runs/music/musedata/{unit}/lr={lr}/seed=1"  # selected rates, seed 1
+RUNS_ROOT = REPO_ROOT / "results" / "runs"
+# protocol runs (experiment, unit, lr) of the full protocol, seed 1: the selected rates
+NOTTINGHAM_GRU = ("music/nottingham", "gru", 0.00174)
+PIANO_MIDI_LSTM = ("music/piano_midi", "lstm", 0.00152)
 RELEASED_OPTIM = (  # the question of every released-optimizer ablation below
     "The released code's optimizer (`optim=rmsprop_released`: momentum 0.9, rms floor 0.01, "
     "learning rate decayed linearly to 1% over the 200 epochs) instead of plain RMSProp, at the "
@@ -53,7 +55,7 @@ ABLATIONS = {
     ),
     "nottingham_gru_released_optim": (NOTTINGHAM_GRU, RELEASED_OPTIM + "?"),
     "nottingham_gru_released_optim_lr_0.000501": (
-        "results/runs/music/nottingham/gru/lr=0.000501/seed=1",
+        ("music/nottingham", "gru", 0.000501),
         RELEASED_OPTIM + ", at a mid-grid rate (0.000501): is the grid's largest rate too "
         "large for it?",
     ),
@@ -72,16 +74,23 @@ ABLATIONS = {
         RELEASED_OPTIM + ": does the LSTM leave its plateau?",
     ),
     "musedata_tanh_released_optim": (
-        MUSEDATA.format(unit="tanh", lr=0.00174),
+        ("music/musedata", "tanh", 0.00174),
         RELEASED_OPTIM + "?",
     ),
-    "musedata_gru_released_optim": (MUSEDATA.format(unit="gru", lr=0.00174), RELEASED_OPTIM + "?"),
+    "musedata_gru_released_optim": (("music/musedata", "gru", 0.00174), RELEASED_OPTIM + "?"),
     "musedata_lstm_released_optim": (
-        MUSEDATA.format(unit="lstm", lr=0.00134),
+        ("music/musedata", "lstm", 0.00134),
         RELEASED_OPTIM + "?",
     ),
 }
 COLUMNS = ("status", "epochs", "best_epoch", "updates", "train_nll", "valid_nll", "test_nll")
+
+
+def protocol_run(experiment: str, unit: str, lr: float) -> Path:
+    """The folder of a full-protocol search run (seed 1) in results/runs."""
+    protocol = Protocol.load(RUNS_ROOT, "full")
+    plan = next(p for p in protocol.experiments if p.experiment == experiment)
+    return plan.run_dir(RUNS_ROOT, unit, lr, SEARCH_SEED)
 
 
 def overrides(run_dir: Path) -> str:
@@ -130,7 +139,7 @@ def markdown() -> str:
             "",
             header,
             "|" + "---|" * (len(COLUMNS) + 3),
-            row("protocol run", REPO_ROOT / reference),
+            row("protocol run", protocol_run(*reference)),
             row("ablation", folder),
             "",
         ]

@@ -5,8 +5,9 @@
     python scripts/make_reports.py --runs results/runs --out results
     python scripts/make_reports.py --allow-incomplete               # partial sweep, marked so
 
-The expected grid comes from <runs>/protocol.json (written by scripts/reproduce.py), or from
---protocol full (the experiment configs) when there is none. Exits 1 and names the missing runs
+The expected grid, with every run's folder, comes from <runs>/protocols/<name>.json (written by
+scripts/reproduce.py): --protocol NAME picks one when the runs root holds several (the
+full protocol and its released-optimizer variant share results/runs). Exits 1 and names the missing runs
 when the sweep is incomplete, unless --allow-incomplete.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError
-from gru_repro.reports.protocol import PROTOCOL_FILE, Protocol, full_protocol
+from gru_repro.reports.protocol import Protocol
 from gru_repro.reports.readme_section import project_readme_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results"), help="report folder")
     parser.add_argument(
         "--protocol",
-        choices=("auto", "full"),
-        default="auto",
-        help="auto: <runs>/protocol.json; full: the paper's grid from configs/experiment",
+        default=None,
+        help="name of a protocol in <runs>/protocols/ (default: the only one there)",
     )
     parser.add_argument(
         "--allow-incomplete",
@@ -43,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    if args.protocol == "full" or not (args.runs / PROTOCOL_FILE).is_file():
-        protocol = full_protocol(REPO_ROOT / "configs" / "experiment")
-    else:
-        protocol = Protocol.load(args.runs / PROTOCOL_FILE)
+    try:
+        protocol = Protocol.load(args.runs, args.protocol)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         written = build_reports(
             args.runs,

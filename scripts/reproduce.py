@@ -4,12 +4,14 @@
     python scripts/reproduce.py --speech whole      # ... with speech on all of FSDD (GPU/cluster)
     python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~15 min on 2 cores
     # make reproduce-released: the music sets with the released code's optimizer
-    python scripts/reproduce.py --optim released --runs results/runs_released --out results/released
+    python scripts/reproduce.py --optim released --runs results/runs --out results/released
 
-Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid; run
-folders depend only on (experiment, unit, lr, seed), so rerunning this script skips finished
-runs (train.py reads their metrics.json), resumes interrupted ones (checkpoints/last.pt) and
-launches nothing for a phase that is already done. A diverged run is a finished run; a sweep
+Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid. Run
+folders name each run's identity (configs/train.yaml); the folder of every planned run is asked
+of the entry point up front (gru_repro.train.planned_folders) and recorded in
+<runs>/protocols/<name>.json, so rerunning this script skips finished runs (train.py reads their
+metrics.json), resumes interrupted ones (checkpoints/last.pt), launches nothing for a phase that
+is already done, and protocols that differ in any setting share one runs root. A diverged run is a finished run; a sweep
 that fails (crash, kill) is reported and the script goes on with the other experiments, then
 exits 1. Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
 """
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from gru_repro.atomic import atomic_write_text
 from gru_repro.provenance import machine_description
-from gru_repro.reports.build import REPRODUCE_LOG, build_reports
+from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
 from gru_repro.reports.protocol import (
     OPTIMIZERS,
@@ -39,8 +41,9 @@ from gru_repro.reports.protocol import (
     Protocol,
     full_protocol,
     quick_protocol,
-    run_dir,
+    reproduce_log_path,
 )
+from gru_repro.train import planned_folders
 from gru_repro.reports.readme_section import project_readme_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +68,7 @@ def say(message: str, started: float) -> None:
 
 def pending(runs_root: Path, plan: ExperimentPlan, runs: list[tuple[str, float, int]]) -> int:
     def done(unit: str, lr: float, seed: int) -> bool:
-        run = read_run(run_dir(runs_root, plan.experiment, unit, lr, seed))
+        run = read_run(plan.run_dir(runs_root, unit, lr, seed))
         return run is not None and run.finished
 
     return sum(not done(*r) for r in runs)
@@ -172,9 +175,10 @@ def fetch_data(args, protocol: Protocol, started: float) -> bool:
     return subprocess.run(command, cwd=REPO_ROOT).returncode == 0
 
 
-def record_time(runs: Path, command: str, started_at: str, seconds: float) -> None:
-    """Add this invocation's wall time to <runs>/reproduce.json (the README's total time)."""
-    path = runs / REPRODUCE_LOG
+def record_time(runs: Path, name: str, command: str, started_at: str, seconds: float) -> None:
+    """Add this invocation's wall time to <runs>/protocols/<name>.reproduce.json (the reports'
+    total time)."""
+    path = reproduce_log_path(runs, name)
     entry = json.loads(path.read_text()) if path.is_file() else {"total_seconds": 0.0}
     entry.setdefault("started", started_at)  # the first invocation's start
     entry.update(command=command, machine=machine_description(), last_started=started_at)
@@ -232,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         protocol = quick_protocol(CONFIG_DIR)
     else:
         protocol = full_protocol(CONFIG_DIR, speech=args.speech, optim=args.optim)
+    protocol = protocol.with_folders(
+        lambda plan: planned_folders(
+            [f"experiment={plan.experiment}", *plan.overrides, *args.override],
+            list(plan.units),
+            list(plan.lrs),
+            list(plan.seeds),
+        )
+    )
     to_run = protocol
     if args.only:
         unknown = set(args.only) - {p.experiment for p in protocol.experiments}
@@ -257,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     readme = project_readme_for(args.out, REPO_ROOT)
     record_time(
         args.runs,
+        protocol.name,
         shlex.join(["scripts/reproduce.py", *(argv or sys.argv[1:])]),
         started_at,
         time.monotonic() - started,

@@ -106,6 +106,35 @@ def run(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False) -> dict
         return None if trainer is None else trainer.fit()  # from here on, errors are bugs
 
 
+def planned_runs(
+    overrides: list[str], units: list[str], lrs: list[float], seeds: list[int]
+) -> dict[tuple[str, float, int], tuple[str, dict]]:
+    """(folder relative to paths.output_root, identity) of each run that ``overrides`` plus
+    ``model=<unit> optim.lr=<lr> seed=<seed>`` describe: the folder a sweep over them creates
+    (configs/train.yaml names it), so scripts/reproduce.py and the reports find every run of a
+    protocol without training it. One composition per unit (~0.1 s each)."""
+    from hydra import compose, initialize_config_dir
+
+    runs = {}
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        for unit in units:
+            cfg = compose("train", [*overrides, f"model={unit}"], return_hydra_config=True)
+            HydraConfig.instance().set_config(cfg)
+            for lr in lrs:
+                for seed in seeds:
+                    cfg.optim.lr, cfg.seed = float(lr), int(seed)  # re-resolves the name below
+                    folder = f"{cfg.paths.run_group}/{cfg.hydra.sweep.subdir}"
+                    runs[unit, lr, seed] = (folder, identity_of(cfg))
+    return runs
+
+
+def planned_folders(
+    overrides: list[str], units: list[str], lrs: list[float], seeds: list[int]
+) -> dict[tuple[str, float, int], str]:
+    """``planned_runs``' folders only."""
+    return {key: run[0] for key, run in planned_runs(overrides, units, lrs, seeds).items()}
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()

@@ -20,13 +20,12 @@ from gru_repro.provenance import git_commit, machine_description
 from gru_repro.reports.collect import SweepResults, collect
 from gru_repro.reports.figure3 import FIGURE3_MAIN, FIGURE3_MORE, draw_figure3
 from gru_repro.reports.lr_search import lr_search_markdown
-from gru_repro.reports.protocol import Protocol
+from gru_repro.reports.protocol import Protocol, reproduce_log_path
 from gru_repro.reports.readme_section import update_readme_results
 from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
 
 log = logging.getLogger(__name__)
 
-REPRODUCE_LOG = "reproduce.json"  # written into runs_root by scripts/reproduce.py
 
 
 def _run_commits(results: SweepResults) -> list[str]:
@@ -117,7 +116,7 @@ def build_reports(
         draw_figure3(results.experiments, FIGURE3_MAIN, out_dir / "figure3.png"),
         draw_figure3(results.experiments, FIGURE3_MORE, out_dir / "figure3_more.png"),
     ]
-    log_path = runs_root / REPRODUCE_LOG
+    log_path = reproduce_log_path(runs_root, protocol.name)
     reproduce_log = json.loads(log_path.read_text()) if log_path.is_file() else None
     readme = results_readme(results, [p.name for p in written], reproduce_log)
     written.append(atomic_write_text(out_dir / "README.md", readme))

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gru_repro.reports.protocol import SEARCH_SEED, ExperimentPlan, Protocol, run_dir
+from gru_repro.reports.protocol import SEARCH_SEED, ExperimentPlan, Protocol
 from gru_repro.run_format import CURVE_COLUMNS, CURVES_FILE, FINAL_STATUSES, METRICS_FILE
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def collect_experiment(
     missing: list[Path] = []
 
     def load(unit: str, lr: float, seed: int) -> Run | None:
-        folder = run_dir(runs_root, plan.experiment, unit, lr, seed)
+        folder = plan.run_dir(runs_root, unit, lr, seed)
         run = read_run(folder)
         if run is None or not run.finished:
             missing.append(folder)

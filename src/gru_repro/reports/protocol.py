@@ -1,12 +1,15 @@
 """What a reproduction runs: experiments, units, learning-rate candidates, seeds.
 
-The run folder of one run is a function of (experiment, unit, lr, seed) only:
+A run's folder names its experiment, unit, optimizer, learning rate, seed and identity hash
+(configs/train.yaml, gru_repro.config.identity):
 
-    <runs_root>/<experiment>/<unit>/lr=<lr>/seed=<seed>/metrics.json
-    e.g. outputs/runs/music/jsb/gru/lr=0.000262/seed=1/
+    <runs_root>/<experiment>/<unit>/<optim>/lr=<lr>/seed=<seed>-<identity hash>/metrics.json
+    e.g. results/runs/music/jsb/gru/rmsprop/lr=0.000262/seed=1-1c0ffee5/
 
-which is the layout the experiment configs give Hydra (`hydra.sweep.dir` + `hydra.sweep.subdir`),
-so rerunning a sweep finds its earlier runs. Seed 1 of every candidate is the search run; the
+scripts/reproduce.py asks the entry point which folder each planned run trains into
+(gru_repro.train.planned_folders) and records them in the plan (`ExperimentPlan.folders`), so
+the reports find exactly the runs of this protocol, and no other variant that shares a runs
+root. Seed 1 of every candidate is the search run; the
 selected learning rate is then retrained with seeds 2..n, and Table 2 averages seeds 1..n.
 `scripts/reproduce.py` writes the protocol it ran to `<runs_root>/protocol.json`, and the
 reports read it back to know which runs a complete sweep must contain.
@@ -15,7 +18,9 @@ reports read it back to know which runs a complete sweep must contain.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import dataclasses
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +29,22 @@ from gru_repro.reports.lr_candidates import read_lr_grid
 
 UNITS = ("tanh", "gru", "lstm")  # configs/model/*.yaml, Table 1
 SEARCH_SEED = 1  # every learning-rate candidate is trained once, with this seed
-PROTOCOL_FILE = "protocol.json"
+PROTOCOLS_DIR = "protocols"  # <runs_root>/protocols/<name>.json: one runs root, many protocols
+
+
+def protocol_path(runs_root: str | Path, name: str) -> Path:
+    """Where scripts/reproduce.py records protocol ``name`` for the runs in ``runs_root``."""
+    return Path(runs_root) / PROTOCOLS_DIR / f"{name}.json"
+
+
+def reproduce_log_path(runs_root: str | Path, name: str) -> Path:
+    """Commands, machine and wall time of the reproduce.py invocations of protocol ``name``."""
+    return Path(runs_root) / PROTOCOLS_DIR / f"{name}.reproduce.json"
+
+
+def protocol_names(runs_root: str | Path) -> list[str]:
+    folder = Path(runs_root) / PROTOCOLS_DIR
+    return sorted(p.stem for p in folder.glob("*.json") if not p.stem.endswith(".reproduce"))
 
 # experiment name -> Table 2 / Figure 3 label and the data config it uses
 EXPERIMENTS = {
@@ -42,8 +62,9 @@ def lr_dirname(lr: float) -> str:
     return f"lr={float(lr)!r}"
 
 
-def run_dir(runs_root: str | Path, experiment: str, unit: str, lr: float, seed: int) -> Path:
-    return Path(runs_root) / experiment / unit / lr_dirname(lr) / f"seed={seed}"
+def run_key(unit: str, lr: float, seed: int) -> str:
+    """Key of ``ExperimentPlan.folders`` (JSON needs strings)."""
+    return f"{unit}/{lr_dirname(lr)}/seed={seed}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,7 @@ class ExperimentPlan:
     lrs: tuple[float, ...] = ()
     seeds: tuple[int, ...] = (1, 2, 3)
     overrides: tuple[str, ...] = ()
+    folders: dict[str, str] = field(default_factory=dict)  # run_key -> folder below the root
 
     def __post_init__(self) -> None:
         if not self.lrs:
@@ -76,6 +98,26 @@ class ExperimentPlan:
     def seed_runs(self, unit: str, lr: float) -> list[tuple[str, float, int]]:
         return [(unit, lr, s) for s in self.seeds]
 
+    def all_runs(self) -> list[tuple[str, float, int]]:
+        """Every (unit, lr, seed) the plan may train: the seeds wait for the selection."""
+        return [(u, lr, s) for u in self.units for lr in self.lrs for s in self.seeds]
+
+    def run_dir(self, runs_root: str | Path, unit: str, lr: float, seed: int) -> Path:
+        """The folder of one planned run. A plan without recorded folders (written by hand,
+        as the tests' fake sweeps are) uses <experiment>/<unit>/lr=<lr>/seed=<seed>."""
+        key = run_key(unit, lr, seed)
+        if not self.folders:
+            return Path(runs_root) / self.experiment / key
+        if key not in self.folders:
+            raise KeyError(f"{self.experiment}: run {key} is not in the protocol")
+        return Path(runs_root) / self.folders[key]
+
+    def with_folders(self, folder_of: Callable[[ExperimentPlan], dict]) -> ExperimentPlan:
+        """This plan with ``folders`` from ``folder_of(plan)``: {(unit, lr, seed): folder}."""
+        found = folder_of(self)
+        folders = {run_key(*run): found[run] for run in self.all_runs()}
+        return dataclasses.replace(self, folders=folders)
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -83,15 +125,26 @@ class Protocol:
     experiments: tuple[ExperimentPlan, ...]
     description: str = ""
 
+    def with_folders(self, folder_of: Callable[[ExperimentPlan], dict]) -> Protocol:
+        plans = tuple(plan.with_folders(folder_of) for plan in self.experiments)
+        return dataclasses.replace(self, experiments=plans)
+
     def save(self, runs_root: str | Path) -> Path:
         text = json.dumps(asdict(self), indent=2) + "\n"
-        return atomic_write_text(Path(runs_root) / PROTOCOL_FILE, text)
+        return atomic_write_text(protocol_path(runs_root, self.name), text)
 
     @classmethod
-    def load(cls, path: str | Path) -> Protocol:
+    def load(cls, path: str | Path, name: str | None = None) -> Protocol:
+        """A protocol file, or protocol ``name`` of a runs root (the only one when None)."""
         path = Path(path)
         if path.is_dir():
-            path = path / PROTOCOL_FILE
+            names = protocol_names(path)
+            if name is None and len(names) != 1:
+                raise FileNotFoundError(
+                    f"{path / PROTOCOLS_DIR}: {'protocols ' + ', '.join(names) if names else 'no protocol'}"
+                    "; name one (--protocol NAME), or run scripts/reproduce.py first"
+                )
+            path = protocol_path(path, name or names[0])
         try:
             raw = json.loads(path.read_text())
             plans = tuple(
@@ -101,6 +154,7 @@ class Protocol:
                     lrs=tuple(float(x) for x in p["lrs"]),
                     seeds=tuple(int(s) for s in p["seeds"]),
                     overrides=tuple(p.get("overrides", ())),
+                    folders=dict(p.get("folders", {})),
                 )
                 for p in raw["experiments"]
             )
@@ -143,8 +197,8 @@ SPEECH_DATA = {
 # decayed linearly to 1% over the epoch budget), which the paper's learning-rate range seems to
 # have been chosen for: with plain RMSProp nearly every music cell selects the grid's largest
 # candidate (results/lr_search.md). The released variant runs the four music sets only (speech
-# is compared between units, not with the paper's numbers) and belongs in its own runs root,
-# because run folders do not name the optimizer.
+# is compared between units, not with the paper's numbers); its run folders name the optimizer,
+# so both variants share one runs root.
 class OptimizerVariant(NamedTuple):
     protocol_name: str  # Protocol.name, so reports never pass one variant off as the other
     experiments: tuple[str, ...]  # the experiments it runs

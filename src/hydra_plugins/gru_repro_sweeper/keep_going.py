@@ -5,7 +5,7 @@ Hydra's basic sweeper composes every job of a batch before launching any (a type
 job's override stops them all) and raises the first failed job's error after its batch. Here a
 job whose config does not compose or check (``gru_repro.config.store.to_objects``) is recorded
 and left out, the other jobs run under any launcher, every job's outcome is written to
-``<sweep dir>/sweep_summary.json``, and the sweep then ends with ``SweepFailed`` naming the
+``<sweep dir>/sweep-summary-<time>-<pid>.json``, and the sweep then ends with ``SweepFailed`` naming the
 failed jobs (``gru_repro.train`` prints it and exits non-zero).
 """
 
@@ -13,6 +13,8 @@ failed jobs (``gru_repro.train`` prints it and exits non-zero).
 # dataclasses cannot resolve string annotations
 import json
 import logging
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -28,7 +30,6 @@ from gru_repro.atomic import atomic_write_text
 from gru_repro.config.errors import CONFIG_ERRORS, SweepFailed, one_line
 
 log = logging.getLogger(__name__)
-SUMMARY_FILE = "sweep_summary.json"
 
 
 @dataclass
@@ -81,9 +82,11 @@ class KeepGoingSweeper(BasicSweeper):
 
         failed = [o for o in outcomes if o["status"] in ("config_error", "crashed")]
         text = json.dumps({"jobs": outcomes, "failed": len(failed)}, indent=2) + "\n"
-        atomic_write_text(sweep_dir / SUMMARY_FILE, text)
+        # one file per sweep: sweeps into one folder (e.g. a protocol's seed reruns) run at once
+        summary = sweep_dir / f"sweep-summary-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
+        atomic_write_text(summary, text)
         if failed:
-            raise SweepFailed(sweep_dir / SUMMARY_FILE, failed, len(outcomes))
+            raise SweepFailed(summary, failed, len(outcomes))
         return returns
 
     @staticmethod
