@@ -96,9 +96,13 @@ def migrate(old_root: Path, new_root: Path) -> int:
         atomic_write_text(new / "metrics.json", text)
     protocol.save(new_root)
     if (old_root / "reproduce.json").is_file():
-        shutil.move(str(old_root / "reproduce.json"), str(reproduce_log_path(new_root, protocol.name)))
+        shutil.move(
+            str(old_root / "reproduce.json"), str(reproduce_log_path(new_root, protocol.name))
+        )
     (old_root / "protocol.json").unlink()
-    print(f"moved {len(moves)} runs; protocol {protocol.name} -> {protocol_path(new_root, protocol.name)}")
+    print(
+        f"moved {len(moves)} runs; protocol {protocol.name} -> {protocol_path(new_root, protocol.name)}"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@ accepted by the library function that reads them, so a stale config fails here."
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -10,13 +11,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
 
+from gru_repro.config.store import to_objects
 from gru_repro.data.registry import LOADERS, resolve
 from gru_repro.models import build_model
 from gru_repro.train import CONFIG_DIR
 from gru_repro.training.optim import build_optimizer, build_scheduler
-from gru_repro.training.settings import TrainerSettings
 
 CONFIGS = Path(CONFIG_DIR)
 GROUPS = ("data", "model", "optim", "trainer", "experiment", "debug")
@@ -30,33 +32,35 @@ def _options(group: str) -> list[str]:
 
 
 def _compose(overrides: list[str], hydra_config: bool = False):
+    """As a run sees it: Hydra's own node set (the run folder's name reads it)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=hydra_config)
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    if not hydra_config:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
 
 
 def check_values(cfg) -> None:
-    """What train.py does with each group, short of loading data or training."""
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    trainer = dict(plain["trainer"])
-    trainer.pop("threads")
-    assert trainer.pop("progress") in ("auto", True, False)
-    settings = TrainerSettings.from_dict(trainer)
-
+    """The schema's checks (what train.setup runs first), then the library functions that read
+    each group, short of loading data or training."""
+    config = to_objects(cfg)
+    settings = config.trainer
     param = torch.nn.Parameter(torch.zeros(2))
-    optimizer = build_optimizer([param], **plain["optim"])
+    optim = dataclasses.asdict(config.optim)
+    optimizer = build_optimizer([param], **optim)
     build_scheduler(
         optimizer,
-        schedule=plain["optim"]["schedule"],
+        schedule=optim["schedule"],
         total_updates=settings.max_epochs * 10,
-        final_lr_fraction=plain["optim"]["final_lr_fraction"],
+        final_lr_fraction=optim["final_lr_fraction"],
     )
+    model = build_model(input_size=20, output_size=10, **dataclasses.asdict(config.model))
+    assert model.rnn.hidden_size == (config.model.hidden_size or model.rnn.hidden_size)
 
-    model_options = plain["model"]
-    model = build_model(input_size=20, output_size=10, **model_options)
-    assert model_options["unit"] in ("tanh", "gru", "lstm") and model.hidden_size > 0
-
-    data = {k: v for k, v in plain["data"].items() if v != "???"}
+    data = dataclasses.asdict(config.data)
     name = data.pop("name")
     assert name in LOADERS, f"data config names unknown data set {name!r}"
     spec = LOADERS[name]
@@ -75,6 +79,8 @@ def test_every_group_has_options() -> None:
 def test_every_option_composes_and_is_accepted(group: str) -> None:
     for option in _options(group):
         overrides = [f"{group}={option}"]
+        if option.endswith("_folder"):  # required keys (???): a user's own files
+            overrides.append(f"data.path={CONFIGS}")
         cfg = _compose(overrides)
         try:
             check_values(cfg)
@@ -109,7 +115,8 @@ def test_root_defaults_and_paths() -> None:
     assert cfg.optim.name == "rmsprop" and cfg.trainer.clip_grad_norm == 1.0
     assert cfg.trainer.weight_noise == 0.075  # the paper's std
     hydra_cfg = OmegaConf.to_container(_compose([], hydra_config=True).hydra, resolve=False)
-    # the run folder is a function of the command: a rerun resumes or skips, never duplicates
-    assert "lr=${optim.lr}" in hydra_cfg["run"]["dir"] and "${seed}" in hydra_cfg["run"]["dir"]
-    assert hydra_cfg["sweep"]["subdir"] in hydra_cfg["run"]["dir"]
+    # the run folder names the run's identity: a rerun resumes or skips, never duplicates
+    subdir = hydra_cfg["sweep"]["subdir"]
+    assert "lr=${optim.lr}" in subdir and "seed=${seed}-${run_identity_hash:}" in subdir
+    assert "${hydra.sweep.subdir}" in hydra_cfg["run"]["dir"]
     assert hydra_cfg["job"]["chdir"] is False

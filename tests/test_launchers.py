@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
-from gru_repro.reports.protocol import ExperimentPlan, Protocol, run_dir
+from gru_repro.reports.protocol import ExperimentPlan, Protocol
+from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(REPO_ROOT / "configs")
@@ -72,11 +73,15 @@ def test_two_job_sweep_through_submitit_local(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     sweep_dir = tmp_path / "music" / "jsb"
     assert any((sweep_dir / ".submitit").iterdir())  # went through submitit, not in-process
-    for unit in ("tanh", "gru"):
-        assert (run_dir(tmp_path, "music/jsb", unit, lr, 1) / "metrics.json").is_file()
+    overrides = command[command.index("experiment=music/jsb") :]
+    overrides = [o for o in overrides if not o.startswith(("model=", "optim.lr=", "paths."))]
+    folders = planned_folders(overrides, ["tanh", "gru"], [lr], [1])
+    for unit in ("tanh", "gru"):  # exactly where the entry point says it trains them
+        assert (tmp_path / folders[unit, lr, 1] / "metrics.json").is_file()
 
     # The reports read these real run folders like any other.
     plan = ExperimentPlan("music/jsb", units=("tanh", "gru"), lrs=(lr,), seeds=(1,))
+    plan = plan.with_folders(lambda _: folders)
     protocol = Protocol("launcher-test", (plan,))
     results = collect(tmp_path, protocol)
     assert results.missing == []

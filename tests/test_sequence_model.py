@@ -142,12 +142,13 @@ def test_gmm_head_registered_lazily() -> None:
 @pytest.mark.parametrize("name", ["tanh", "gru", "lstm"])
 def test_model_configs_build(name: str) -> None:
     """Every key of configs/model/*.yaml is a build_model argument; sizes are Table 1's."""
-    from pathlib import Path
-
+    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    path = Path(__file__).resolve().parents[1] / "configs" / "model" / f"{name}.yaml"
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    from gru_repro.train import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("train", [f"model={name}"]).model, resolve=True)
     assert cfg["unit"] == name and cfg["budget"] is None
     model = build_model(input_size=88, output_size=88, **cfg)
     assert model.hidden_size == {"tanh": 100, "gru": 46, "lstm": 36}[name]

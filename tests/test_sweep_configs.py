@@ -18,7 +18,14 @@ from gru_repro.reports.lr_candidates import (
     read_lr_grid,
     write_lr_grid,
 )
-from gru_repro.reports.protocol import EXPERIMENTS, full_protocol, lr_dirname, quick_protocol
+from gru_repro.reports.protocol import (
+    EXPERIMENTS,
+    UNITS,
+    full_protocol,
+    lr_dirname,
+    quick_protocol,
+)
+from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -67,8 +74,9 @@ def test_draw_script_check_and_rewrite(tmp_path: Path) -> None:
 @pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
 def test_experiment_composes_with_its_grid_and_run_folder(experiment: str) -> None:
     lr = draw_lr_candidates()[3]
+    planned = planned_folders([f"experiment={experiment}"], list(UNITS), [lr], [1])
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        for unit in ("tanh", "gru", "lstm"):
+        for unit in UNITS:
             cfg = compose(
                 "train",
                 overrides=[f"experiment={experiment}", f"model={unit}", f"optim.lr={lr}"],
@@ -80,10 +88,12 @@ def test_experiment_composes_with_its_grid_and_run_folder(experiment: str) -> No
             params = cfg.hydra.sweeper.params
             assert params["model"] == "tanh,gru,lstm"
             assert [float(v) for v in params["optim.lr"].split(",")] == draw_lr_candidates()
-            # run folder = f(experiment, unit, lr, seed) only, the layout the reports read
+            # readable names, then the identity hash: the folder planned_folders predicts
             assert cfg.hydra.sweep.dir == f"{cfg.paths.output_root}/{experiment}"
-            assert cfg.hydra.sweep.subdir == f"{unit}/{lr_dirname(lr)}/seed=1"
+            subdir = f"{unit}/rmsprop/{lr_dirname(lr)}/seed=1-"
+            assert cfg.hydra.sweep.subdir.startswith(subdir)
             assert cfg.hydra.run.dir == f"{cfg.hydra.sweep.dir}/{cfg.hydra.sweep.subdir}"
+            assert planned[unit, lr, 1] == f"{experiment}/{cfg.hydra.sweep.subdir}"
 
 
 @pytest.mark.parametrize("experiment", ["speech/a", "speech/b"])

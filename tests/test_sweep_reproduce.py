@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gru_repro.reports.protocol import ExperimentPlan, Protocol
+from gru_repro.reports.protocol import ExperimentPlan, Protocol, protocol_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LRS = (1e-4, 1e-3, 1e-2)
@@ -25,16 +25,17 @@ FAKE_TRAIN = r"""
 import itertools, json, os, signal, sys
 from pathlib import Path
 from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
-from gru_repro.reports.protocol import run_dir
+from gru_repro.train import planned_folders
 
 args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
 exp, root = args["experiment"], Path(args["paths.output_root"])
 units, seeds = args["model"].split(","), [int(s) for s in args["seed"].split(",")]
 lrs = [float(x) for x in args["optim.lr"].split(",")]
+folders = planned_folders([f"experiment={exp}"], units, lrs, seeds)  # where train.py writes
 best = {"tanh": 1e-4, "gru": 1e-3, "lstm": 1e-3}
 counter = Path(os.environ["FAKE_COUNTER"])
 for unit, lr, seed in itertools.product(units, lrs, seeds):
-    folder = run_dir(root, exp, unit, lr, seed)
+    folder = root / folders[unit, lr, seed]
     metrics = folder / "metrics.json"
     if metrics.is_file() and json.loads(metrics.read_text())["status"] != "running":
         continue  # finished: skipped, as train.py does
@@ -42,15 +43,15 @@ for unit, lr, seed in itertools.product(units, lrs, seeds):
         f.write("x")
     n = counter.stat().st_size
     if n == int(os.environ.get("FAKE_KILL_AT", "0")):
-        write_fake_run(root, exp, unit, lr, seed, valid_nll=1.0, status="running")
+        write_fake_run(root, exp, unit, lr, seed, valid_nll=1.0, status="running", folder=folder)
         os.kill(os.getppid(), signal.SIGKILL)  # the whole sweep dies, reproduce.py included
         os.kill(os.getpid(), signal.SIGKILL)
     if n == int(os.environ.get("FAKE_CRASH_AT", "0")):
-        write_fake_run(root, exp, unit, lr, seed, valid_nll=1.0, status="running")
+        write_fake_run(root, exp, unit, lr, seed, valid_nll=1.0, status="running", folder=folder)
         sys.exit(1)  # a crash: this sweep stops, reproduce.py goes on
     status = "diverged" if lr == 1e-2 and unit == "tanh" else "early_stopped"
     write_fake_run(root, exp, unit, lr, seed, valid_nll=fake_valid_nll(unit, lr, best[unit]),
-                   status=status)
+                   status=status, folder=folder)
 """
 
 
@@ -59,7 +60,7 @@ def _reproduce(
 ) -> subprocess.CompletedProcess:
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAIN)
-    protocol_file = tmp_path / "protocol.json"
+    protocol_file = protocol_path(tmp_path, "test")
     plans = (ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),)
     Protocol("test", plans, "stand-in sweep").save(tmp_path)
     env = dict(
@@ -113,7 +114,7 @@ def test_killed_and_rerun_sweep_ends_with_the_same_reports(tmp_path: Path) -> No
     assert crashed.returncode == 1
     assert "seeds wait for a rerun" in crashed.stdout
     assert "lr=0.001/seed=1" in crashed.stderr  # the crashed run is named
-    assert not list((tmp_path / "crashed" / "runs").glob("music/jsb/*/*/seed=2"))
+    assert not list((tmp_path / "crashed" / "runs").glob("music/jsb/*/*/*/seed=2-*"))
     assert "Incomplete sweep" in (tmp_path / "crashed" / "results" / "table2.md").read_text()
     assert _reproduce(tmp_path, "crashed").returncode == 0
     assert _reports(tmp_path, "crashed") == expected
@@ -126,7 +127,8 @@ def test_reproduce_through_the_real_entry_and_joblib(tmp_path: Path) -> None:
     Protocol("synthetic", (plan,), "real entry, synthetic data").save(tmp_path)
     command = [
         sys.executable, str(REPO_ROOT / "scripts" / "reproduce.py"),
-        "--protocol-file", str(tmp_path / "protocol.json"), "--skip-data", "--launcher", "local",
+        "--protocol-file", str(protocol_path(tmp_path, "synthetic")), "--skip-data",
+        "--launcher", "local",
         "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results"),
         "--override", "data=synthetic", "--override", "trainer.max_epochs=1",
     ]  # fmt: skip

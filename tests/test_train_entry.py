@@ -16,6 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gru_repro.config import ConfigError
+from gru_repro.config.store import identity_of
 from gru_repro.train import CONFIG_DIR, run
 
 METRIC_KEYS = {
@@ -115,17 +117,15 @@ def _mark_interrupted(run_dir: Path) -> None:
 
 
 def test_a_run_made_with_another_config_is_refused_not_skipped(tmp_path: Path) -> None:
-    from gru_repro.training.resume_state import ConfigMismatchError
-
     folder = tmp_path / "run"
     run(small_config(), folder)  # plain RMSProp, finished
     released = small_config("optim=rmsprop_released")
-    with pytest.raises(ConfigMismatchError, match=r"optim\.name 'rmsprop' -> 'rmsprop_released'"):
+    with pytest.raises(ConfigError, match=r"optim\.name 'rmsprop' -> 'rmsprop_released'"):
         run(released, folder)  # was: "already finished", plain-RMSProp numbers for the released
     _mark_interrupted(folder)
-    with pytest.raises(ConfigMismatchError, match="trainer.force=true"):
+    with pytest.raises(ConfigError, match="trainer.force=true"):
         run(released, folder)  # was: KeyError 'velocity' loading the optimizer state
-    with pytest.raises(ConfigMismatchError, match=r"trainer\.max_epochs"):
+    with pytest.raises(ConfigError, match=r"trainer\.max_epochs"):
         run(small_config("trainer.max_epochs=2"), folder)
 
     # keys an invocation may change: same config otherwise, so it still resumes / skips
@@ -140,19 +140,20 @@ def test_a_run_made_with_another_config_is_refused_not_skipped(tmp_path: Path) -
     saved = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
     assert saved["config"]["optim"]["name"] == "rmsprop_released"
     assert run(released, folder) is None  # now the released run's folder: skipped
-    with pytest.raises(ConfigMismatchError, match=r"optim\.name"):
+    with pytest.raises(ConfigError, match=r"optim\.name"):
         run(small_config(), folder)
 
 
-def test_a_finished_run_without_checkpoints_is_checked_against_metrics_json(tmp_path) -> None:
-    from gru_repro.training.resume_state import ConfigMismatchError
-
+def test_a_finished_run_without_checkpoints_is_checked_by_its_identity(tmp_path) -> None:
     cfg = small_config()  # a run that diverged before its first checkpoint left only metrics
-    metrics = {"status": "diverged", "optim": "rmsprop", "lr": cfg.optim.lr, "seed": cfg.seed}
+    identity = identity_of(cfg)
+    metrics = {"status": "diverged", "identity": identity, "lr": cfg.optim.lr}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     assert run(cfg, tmp_path) is None
-    with pytest.raises(ConfigMismatchError, match=r"optim\.lr 0\.001 -> 0\.5"):
+    with pytest.raises(ConfigError, match=r"optim\.lr 0\.001 -> 0\.5"):
         run(small_config("optim.lr=0.5"), tmp_path)
+    # a run-only key is not part of the identity: still the same run, still skipped
+    assert run(small_config("trainer.eval_batch_size=3", "trainer.log_every=5"), tmp_path) is None
 
 
 def test_the_entry_refuses_another_configs_run_folder_in_one_line(tmp_path: Path) -> None:
@@ -166,7 +167,7 @@ def test_the_entry_refuses_another_configs_run_folder_in_one_line(tmp_path: Path
         error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(error_lines) == 1, result.stderr
         assert "optim.name" in error_lines[0] and "trainer.force=true" in error_lines[0]
-        assert "paths.output_root" in error_lines[0]
+        assert "another folder" in error_lines[0]
         assert "Traceback" not in result.stderr
 
 

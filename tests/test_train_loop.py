@@ -176,7 +176,7 @@ def test_a_negative_initial_nll_does_not_count_as_divergence(splits, tmp_path, m
 
 
 def test_resuming_with_another_optimizer_is_refused_not_crashed(splits, tmp_path) -> None:
-    from gru_repro.training.resume_state import ConfigMismatchError
+    from gru_repro.config import ConfigError
 
     plain = {"name": "rmsprop", "lr": 1e-2}
     released = {"name": "rmsprop_released", "lr": 1e-2}
@@ -193,8 +193,8 @@ def test_resuming_with_another_optimizer_is_refused_not_crashed(splits, tmp_path
         )
 
     trainer(plain).fit()  # leaves checkpoints/last.pt with the full resume state
-    with pytest.raises(ConfigMismatchError, match=r"optim\.name"):  # was: KeyError 'velocity'
-        trainer(released)
+    with pytest.raises(ConfigError, match=r"optim\.name 'rmsprop' -> 'rmsprop_released'"):
+        trainer(released)  # was: KeyError 'velocity'; the identity (here: config) differs
     assert trainer(plain).state.epoch == 1  # the same config still resumes
 
 

@@ -123,7 +123,8 @@ def planned_runs(
             for lr in lrs:
                 for seed in seeds:
                     cfg.optim.lr, cfg.seed = float(lr), int(seed)  # re-resolves the name below
-                    folder = f"{cfg.paths.run_group}/{cfg.hydra.sweep.subdir}"
+                    sweep_dir = Path(cfg.hydra.sweep.dir).relative_to(cfg.paths.output_root)
+                    folder = f"{sweep_dir.as_posix()}/{cfg.hydra.sweep.subdir}"
                     runs[unit, lr, seed] = (folder, identity_of(cfg))
     return runs
 

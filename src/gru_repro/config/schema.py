@@ -184,7 +184,7 @@ class PathsConfig:
     data_dir: str = "data"
     data_mirror: str | None = None
     output_root: str = "outputs"
-    run_group: str = MISSING  # folder below output_root: the data set, or the experiment
+    run_group: str | None = None  # folder below output_root; None = the data set's name
 
 
 @dataclass

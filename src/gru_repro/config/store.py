@@ -20,6 +20,7 @@ from gru_repro.config.identity import identity_hash, is_run_only
 from gru_repro.config.schema import SCHEMAS, TrainConfig
 
 IDENTITY_RESOLVER = "run_identity_hash"  # ${run_identity_hash:} in configs/train.yaml
+RUN_GROUP_RESOLVER = "run_group"  # ${run_group:}: paths.run_group, else the data set's name
 
 
 def identity_of(cfg: DictConfig) -> dict[str, Any]:
@@ -36,9 +37,7 @@ def identity_of(cfg: DictConfig) -> dict[str, Any]:
             continue
         node = cfg[group]
         if isinstance(node, DictConfig):
-            identity[group] = {
-                k: plain(node[k]) for k in node if not is_run_only(f"{group}.{k}")
-            }
+            identity[group] = {k: plain(node[k]) for k in node if not is_run_only(f"{group}.{k}")}
         else:
             identity[group] = plain(node)
     return identity
@@ -46,6 +45,12 @@ def identity_of(cfg: DictConfig) -> dict[str, Any]:
 
 def _identity_hash(*, _root_: DictConfig) -> str:
     return identity_hash(identity_of(_root_))
+
+
+def _run_group(*, _root_: DictConfig) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return _root_.paths.run_group or HydraConfig.get().runtime.choices["data"]
 
 
 def register() -> None:
@@ -58,6 +63,8 @@ def register() -> None:
             store.store(group=f"schema/{group}", name=name, node=schema)
     if not OmegaConf.has_resolver(IDENTITY_RESOLVER):
         OmegaConf.register_new_resolver(IDENTITY_RESOLVER, _identity_hash)
+    if not OmegaConf.has_resolver(RUN_GROUP_RESOLVER):
+        OmegaConf.register_new_resolver(RUN_GROUP_RESOLVER, _run_group)
 
 
 def to_objects(cfg: DictConfig) -> TrainConfig:

@@ -27,7 +27,6 @@ from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
 log = logging.getLogger(__name__)
 
 
-
 def _run_commits(results: SweepResults) -> list[str]:
     commits = set()
     for exp in results.experiments:

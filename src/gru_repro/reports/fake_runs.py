@@ -35,11 +35,13 @@ def write_fake_run(
     max_epochs: int = 50,
     best_epoch: int | None = None,
     eval_every: int = 1,
+    folder: Path | None = None,
 ) -> Path:
-    """One run folder. ``eval_every > 1`` leaves ``valid_nll`` empty in curves.csv on epochs
+    """One run folder (``folder``, or the layout of a plan without recorded folders).
+    ``eval_every > 1`` leaves ``valid_nll`` empty in curves.csv on epochs
     without validation (every ``eval_every``-th epoch and the last one have it), as
     ``training/run_files.py`` writes it for ``trainer.eval_every > 1``."""
-    folder = run_dir(runs_root, experiment, unit, lr, seed)
+    folder = folder or run_dir(runs_root, experiment, unit, lr, seed)
     jitter = 0.01 * seed  # seeds differ a little, deterministically
     diverged = status == "diverged"
     final = {

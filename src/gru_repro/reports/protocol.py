@@ -46,6 +46,7 @@ def protocol_names(runs_root: str | Path) -> list[str]:
     folder = Path(runs_root) / PROTOCOLS_DIR
     return sorted(p.stem for p in folder.glob("*.json") if not p.stem.endswith(".reproduce"))
 
+
 # experiment name -> Table 2 / Figure 3 label and the data config it uses
 EXPERIMENTS = {
     "music/nottingham": "Nottingham",
@@ -60,6 +61,12 @@ EXPERIMENTS = {
 def lr_dirname(lr: float) -> str:
     """`lr=<lr>` exactly as Hydra interpolates `${optim.lr}` (Python's repr of the float)."""
     return f"lr={float(lr)!r}"
+
+
+def run_dir(runs_root: str | Path, experiment: str, unit: str, lr: float, seed: int) -> Path:
+    """The folder of a run of a plan that records no folders (a plan written by hand, as the
+    tests' fake sweeps are, or before run identities): <experiment>/<unit>/lr=<lr>/seed=<seed>."""
+    return Path(runs_root) / experiment / run_key(unit, lr, seed)
 
 
 def run_key(unit: str, lr: float, seed: int) -> str:
@@ -103,11 +110,10 @@ class ExperimentPlan:
         return [(u, lr, s) for u in self.units for lr in self.lrs for s in self.seeds]
 
     def run_dir(self, runs_root: str | Path, unit: str, lr: float, seed: int) -> Path:
-        """The folder of one planned run. A plan without recorded folders (written by hand,
-        as the tests' fake sweeps are) uses <experiment>/<unit>/lr=<lr>/seed=<seed>."""
+        """The folder of one planned run (``run_dir`` when the plan records no folders)."""
         key = run_key(unit, lr, seed)
         if not self.folders:
-            return Path(runs_root) / self.experiment / key
+            return run_dir(runs_root, self.experiment, unit, lr, seed)
         if key not in self.folders:
             raise KeyError(f"{self.experiment}: run {key} is not in the protocol")
         return Path(runs_root) / self.folders[key]

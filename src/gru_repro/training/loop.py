@@ -138,7 +138,10 @@ class Trainer:
         if settings.resume and not settings.force and last.is_file():
             self.load_state_dict(load_checkpoint(last))
             log.info(
-                "resumed from %s at epoch %d (%d updates)", last, self.state.epoch, self.state.updates
+                "resumed from %s at epoch %d (%d updates)",
+                last,
+                self.state.epoch,
+                self.state.updates,
             )
 
     # ----------------------------------------------------------------------------- the loop

@@ -72,8 +72,9 @@ class KeepGoingSweeper(BasicSweeper):
                     good.append(job)
                 else:
                     log.error("config error in job %s: %s", " ".join(job), error)
-                    outcomes.append({"overrides": list(job), "status": "config_error",
-                                     "error": error})
+                    outcomes.append(
+                        {"overrides": list(job), "status": "config_error", "error": error}
+                    )
             results = self.launcher.launch(good, initial_job_idx=job_index) if good else []
             job_index += len(good)
             for job, ret in zip(good, results):
