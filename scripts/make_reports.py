@@ -7,7 +7,8 @@
 
 The expected grid, with every run's folder, comes from <runs>/protocols/<name>.json (written by
 scripts/reproduce.py): --protocol NAME picks one when the runs root holds several (the
-full protocol and its released-optimizer variant share results/runs). Exits 1 and names the missing runs
+full protocol and its released-optimizer variant share results/runs). Exits 1 and names the
+missing runs
 when the sweep is incomplete, unless --allow-incomplete.
 """
 

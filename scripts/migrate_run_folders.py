@@ -69,7 +69,8 @@ def migrate(old_root: Path, new_root: Path) -> int:
             list(plan.lrs),
             list(plan.seeds),
         )
-        plans.append(plan.with_folders(lambda _: {key: run[0] for key, run in runs.items()}))
+        folders = {key: run[0] for key, run in runs.items()}
+        plans.append(plan.with_folders(lambda _, folders=folders: folders))
         for (unit, lr, seed), (folder, identity) in runs.items():
             old = old_root / plan.experiment / run_key(unit, lr, seed)
             metrics_file = old / "metrics.json"
@@ -101,7 +102,8 @@ def migrate(old_root: Path, new_root: Path) -> int:
         )
     (old_root / "protocol.json").unlink()
     print(
-        f"moved {len(moves)} runs; protocol {protocol.name} -> {protocol_path(new_root, protocol.name)}"
+        f"moved {len(moves)} runs; protocol {protocol.name} -> "
+        f"{protocol_path(new_root, protocol.name)}"
     )
     return 0
 

@@ -11,7 +11,8 @@ folders name each run's identity (configs/train.yaml); the folder of every plann
 of the entry point up front (gru_repro.train.planned_folders) and recorded in
 <runs>/protocols/<name>.json, so rerunning this script skips finished runs (train.py reads their
 metrics.json), resumes interrupted ones (checkpoints/last.pt), launches nothing for a phase that
-is already done, and protocols that differ in any setting share one runs root. A diverged run is a finished run; a sweep
+is already done, and protocols that differ in any setting share one runs root. A diverged run
+is a finished run; a sweep
 that fails (crash, kill) is reported and the script goes on with the other experiments, then
 exits 1. Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
 """
@@ -43,8 +44,8 @@ from gru_repro.reports.protocol import (
     quick_protocol,
     reproduce_log_path,
 )
-from gru_repro.train import planned_folders
 from gru_repro.reports.readme_section import project_readme_for
+from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs" / "experiment"

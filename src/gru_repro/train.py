@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,9 +27,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gru_repro.config.callback import refuse_another_run
 from gru_repro.config.checks import ConfigError
-from gru_repro.config.errors import CONFIG_ERRORS, SweepFailed, one_line
-from gru_repro.config.identity import identity_diff, identity_hash
+from gru_repro.config.errors import CONFIG_ERROR_EXIT, CONFIG_ERRORS, SweepFailed, one_line
+from gru_repro.config.identity import identity_hash
 from gru_repro.config.store import identity_of, register, to_objects
 from gru_repro.data.errors import DataError
 from gru_repro.training import run_files
@@ -37,7 +39,6 @@ from gru_repro.training.run_lock import RunFolderLock
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
-CONFIG_ERROR_EXIT = 2
 register()
 
 
@@ -65,12 +66,7 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
 
     identity = identity_of(cfg)
     if not settings.force:
-        saved = run_files.saved_identity(run_dir)
-        if saved is not None and saved != identity:
-            raise ConfigError(
-                f"{run_dir} holds another run ({'; '.join(identity_diff(saved, identity))}); "
-                "train into another folder, or trainer.force=true to retrain it from scratch"
-            )
+        refuse_another_run(run_dir, identity)
         if run_files.is_finished(run_dir):
             status = run_files.read_metrics(run_dir)["status"]
             log.info("already finished (%s): %s; trainer.force=true trains again", status, run_dir)
@@ -136,6 +132,19 @@ def planned_folders(
     return {key: run[0] for key, run in planned_runs(overrides, units, lrs, seeds).items()}
 
 
+def _remove_if_empty_of_runs(run_dir: Path) -> None:
+    """Undo Hydra's start of a folder that holds no run (a data error found after Hydra wrote
+    ``.hydra/`` and ``train.log``); a folder with a run's files is left as it is."""
+    made_by_hydra = {".hydra", "train.log", ".run.lock"}
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= made_by_hydra:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in run_dir.parents:  # and the folders made for it, while empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
@@ -144,6 +153,7 @@ def _hydra_main(cfg: DictConfig) -> dict:
         metrics = run(cfg, run_dir, multirun=multirun)
     except CONFIG_ERRORS as exc:
         if not multirun:  # one line and exit 2 (Hydra would add a line of its own)
+            _remove_if_empty_of_runs(run_dir)
             print(f"error: {one_line(exc)}", file=sys.stderr)
             sys.exit(CONFIG_ERROR_EXIT)
         log.error("config error: %s", one_line(exc))  # the job's log; the sweeper records it

@@ -18,6 +18,8 @@ from omegaconf.errors import (
 from gru_repro.config.checks import ConfigError
 from gru_repro.data.errors import DataError
 
+CONFIG_ERROR_EXIT = 2  # the exit code of every config error (one line on stderr)
+
 # What a user can fix in the config or on the command line (a bug is none of these).
 CONFIG_ERRORS = (
     ConfigError,

@@ -11,10 +11,11 @@ configs/<group>/<option>.yaml extends its schema through its defaults list:
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gru_repro.config.identity import identity_hash, is_run_only
 from gru_repro.config.schema import SCHEMAS, TrainConfig
@@ -69,5 +70,8 @@ def register() -> None:
 
 def to_objects(cfg: DictConfig) -> TrainConfig:
     """The composed config as dataclasses: runs every range and choice check (ConfigError)."""
-    job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
-    return OmegaConf.to_object(job)  # type: ignore[return-value]
+    if "hydra" in cfg:  # a config Hydra composed for a run: the job's part only
+        cfg = copy.deepcopy(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]

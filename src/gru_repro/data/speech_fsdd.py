@@ -144,7 +144,7 @@ def _download_archive(data_dir: Path) -> Path:
         raise FetchError(
             f"cannot fetch FSDD: no mirror with fsdd/recordings/ is set and downloading "
             f"{FSDD_ARCHIVE_URL} failed ({getattr(error, 'reason', error)}); download it by "
-            f"hand to {target}, or set DATA_MIRROR to a folder laid out like the data mirror (fsdd/recordings)"
+            f"hand to {target}, or set DATA_MIRROR to a data mirror folder (fsdd/recordings)"
         ) from error
     return target
 

@@ -17,8 +17,8 @@ reports read it back to know which runs a complete sweep must contain.
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -146,9 +146,10 @@ class Protocol:
         if path.is_dir():
             names = protocol_names(path)
             if name is None and len(names) != 1:
+                found = f"protocols {', '.join(names)}" if names else "no protocol"
                 raise FileNotFoundError(
-                    f"{path / PROTOCOLS_DIR}: {'protocols ' + ', '.join(names) if names else 'no protocol'}"
-                    "; name one (--protocol NAME), or run scripts/reproduce.py first"
+                    f"{path / PROTOCOLS_DIR}: {found}; name one (--protocol NAME), or run "
+                    "scripts/reproduce.py first"
                 )
             path = protocol_path(path, name or names[0])
         try:

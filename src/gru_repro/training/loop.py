@@ -282,19 +282,17 @@ class Trainer:
             status = "early_stopped"
         else:
             status = "completed"
-        best = self.ckpt_dir / "best.pt"
         finals: dict = {}
-        if best.is_file():  # restore the best weights: every reported NLL is measured there
-            self.model.load_state_dict(load_checkpoint(best)["model"])
-            for split in ("train", "valid", "test"):
-                finals.update(self._eval(split).as_dict(split))
-        elif self.stopper.best_epoch:  # a best epoch was saved, and its file is gone
-            status = "failed"
-            finals["failed_reason"] = (
-                f"{best} (epoch {self.stopper.best_epoch}) is missing; retrain the run with "
-                "trainer.force=true"
-            )
-            log.error("run failed: %s", finals["failed_reason"])
+        try:  # restore the best weights: every reported NLL is measured there
+            best = self._best_weights()
+        except (FileNotFoundError, ValueError) as exc:  # saved once, now lost or torn
+            status, finals["failed_reason"] = "failed", f"{exc}"
+            log.error("run failed: %s", exc)
+        else:
+            if best is not None:
+                self.model.load_state_dict(best)
+                for split in ("train", "valid", "test"):
+                    finals.update(self._eval(split).as_dict(split))
         st.wall_seconds = time.perf_counter() - t0
         metrics = self._write_metrics(status=status, **finals)
         log_step = st.updates
@@ -314,6 +312,19 @@ class Trainer:
         return metrics
 
     # ----------------------------------------------------------------------------- helpers
+    def _best_weights(self) -> dict | None:
+        """checkpoints/best.pt's weights; None when no epoch was ever best (diverged early).
+        A best epoch whose file is gone or torn is an error: the run's NLLs cannot be measured."""
+        path = self.ckpt_dir / "best.pt"
+        if not self.stopper.best_epoch and not path.is_file():
+            return None
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} (epoch {self.stopper.best_epoch}) is missing; retrain the run with "
+                "trainer.force=true"
+            )
+        return load_checkpoint(path)["model"]
+
     def _eval(self, split: str) -> NLLTotals:
         fn = None
         if self.settings.eval_with_noise and self.noise.active:

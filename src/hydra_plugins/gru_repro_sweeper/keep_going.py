@@ -5,7 +5,8 @@ Hydra's basic sweeper composes every job of a batch before launching any (a type
 job's override stops them all) and raises the first failed job's error after its batch. Here a
 job whose config does not compose or check (``gru_repro.config.store.to_objects``) is recorded
 and left out, the other jobs run under any launcher, every job's outcome is written to
-``<sweep dir>/sweep-summary-<time>-<pid>.json``, and the sweep then ends with ``SweepFailed`` naming the
+``<sweep dir>/sweep-summary-<time>-<pid>.json``, and the sweep then ends with
+``SweepFailed`` naming the
 failed jobs (``gru_repro.train`` prints it and exits non-zero).
 """
 
@@ -17,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
@@ -41,7 +42,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="keep_going", node=Keep
 
 
 class KeepGoingSweeper(BasicSweeper):
-    def _check_job(self, overrides: list) -> Optional[str]:
+    def _check_job(self, overrides: list) -> str | None:
         """None when the job's config composes and passes the schema's checks, else why not."""
         from gru_repro.config.store import to_objects
 
@@ -77,7 +78,7 @@ class KeepGoingSweeper(BasicSweeper):
                     )
             results = self.launcher.launch(good, initial_job_idx=job_index) if good else []
             job_index += len(good)
-            for job, ret in zip(good, results):
+            for job, ret in zip(good, results, strict=True):
                 outcomes.append(self._outcome(list(job), ret))
             returns.append(results)
 
