@@ -191,7 +191,7 @@ def record_time(runs: Path, name: str, command: str, started_at: str, seconds: f
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=("full", "quick"), default="full")
-    parser.add_argument("--protocol-file", type=Path, help="a protocol.json to run instead")
+    parser.add_argument("--protocol-file", type=Path, help="a protocol file (protocols/<name>.json) to run instead")
     parser.add_argument(
         "--speech",
         choices=tuple(SPEECH_DATA),

@@ -11,7 +11,7 @@ scripts/reproduce.py asks the entry point which folder each planned run trains i
 the reports find exactly the runs of this protocol, and no other variant that shares a runs
 root. Seed 1 of every candidate is the search run; the
 selected learning rate is then retrained with seeds 2..n, and Table 2 averages seeds 1..n.
-`scripts/reproduce.py` writes the protocol it ran to `<runs_root>/protocol.json`, and the
+`scripts/reproduce.py` writes the protocol it ran to `<runs_root>/protocols/<name>.json`, and the
 reports read it back to know which runs a complete sweep must contain.
 """
 
