@@ -17,6 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
+from gru_repro import config_dir
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError
 from gru_repro.reports.protocol import PROTOCOL_FILE, Protocol, full_protocol
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.protocol == "full" or not (args.runs / PROTOCOL_FILE).is_file():
-        protocol = full_protocol(REPO_ROOT / "configs" / "experiment")
+        protocol = full_protocol(config_dir() / "experiment")
     else:
         protocol = Protocol.load(args.runs / PROTOCOL_FILE)
     try:

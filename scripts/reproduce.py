@@ -27,6 +27,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gru_repro import config_dir
 from gru_repro.atomic import atomic_write_text
 from gru_repro.provenance import machine_description
 from gru_repro.reports.build import REPRODUCE_LOG, build_reports
@@ -44,7 +45,7 @@ from gru_repro.reports.protocol import (
 from gru_repro.reports.readme_section import project_readme_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs" / "experiment"
+CONFIG_DIR = config_dir() / "experiment"
 DEFAULT_RUNS = {"full": "outputs/reproduce", "quick": "outputs/reproduce-quick"}
 DEFAULT_OUT = {"full": "results", "quick": "results/quick"}
 POLL_SECONDS = 5.0  # how often progress is checked while sweeps run

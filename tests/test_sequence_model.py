@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gru_repro import config_dir
 from gru_repro.models import HEADS, BernoulliHead, SequenceModel, build_model, get_head_class
 
 D = torch.float64
@@ -142,11 +143,10 @@ def test_gmm_head_registered_lazily() -> None:
 @pytest.mark.parametrize("name", ["tanh", "gru", "lstm"])
 def test_model_configs_build(name: str) -> None:
     """Every key of configs/model/*.yaml is a build_model argument; sizes are Table 1's."""
-    from pathlib import Path
 
     from omegaconf import OmegaConf
 
-    path = Path(__file__).resolve().parents[1] / "configs" / "model" / f"{name}.yaml"
+    path = config_dir() / "model" / f"{name}.yaml"
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     assert cfg["unit"] == name and cfg["budget"] is None
     model = build_model(input_size=88, output_size=88, **cfg)

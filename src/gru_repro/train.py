@@ -20,11 +20,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gru_repro import config_dir
 from gru_repro.training import run_files
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+CONFIG_DIR = str(config_dir())  # the package's configs: the console script works from any folder
 CONFIG_ERROR_EXIT = 2
 
 
