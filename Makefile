@@ -23,10 +23,12 @@ REPORT_FLAGS ?=
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
+# editable_mode=compat: a plain path entry for src/, so Hydra's plugin scan finds the keep_going
+# sweeper in src/hydra_plugins (setuptools' default editable finder hides it from that scan).
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	@touch $(STAMP)
 
 # Compiles the C++ loops of the recurrent units on the first run (about 30 s), then finds them in

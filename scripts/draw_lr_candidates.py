@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import gru_repro
 from gru_repro.reports.lr_candidates import (
     LR_SEED,
     N_CANDIDATES,
@@ -22,7 +23,6 @@ from gru_repro.reports.lr_candidates import (
     write_lr_grid,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_GROUPS = ("music", "speech")  # experiments that carry the paper's LR search
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config-dir",
         type=Path,
-        default=REPO_ROOT / "configs" / "experiment",
+        default=gru_repro.config_dir() / "experiment",
         help="folder holding music/*.yaml and speech/*.yaml",
     )
     args = parser.parse_args(argv)

@@ -30,6 +30,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gru_repro import config_dir
 from gru_repro.atomic import atomic_write_text
 from gru_repro.provenance import machine_description
 from gru_repro.reports.build import build_reports
@@ -48,7 +49,7 @@ from gru_repro.reports.readme_section import project_readme_for
 from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs" / "experiment"
+CONFIG_DIR = config_dir() / "experiment"
 DEFAULT_RUNS = {"full": "outputs/reproduce", "quick": "outputs/reproduce-quick"}
 DEFAULT_OUT = {"full": "results", "quick": "results/quick"}
 POLL_SECONDS = 5.0  # how often progress is checked while sweeps run
@@ -191,7 +192,9 @@ def record_time(runs: Path, name: str, command: str, started_at: str, seconds: f
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=("full", "quick"), default="full")
-    parser.add_argument("--protocol-file", type=Path, help="a protocol file (protocols/<name>.json) to run instead")
+    parser.add_argument(
+        "--protocol-file", type=Path, help="a protocol file (protocols/<name>.json) to run instead"
+    )
     parser.add_argument(
         "--speech",
         choices=tuple(SPEECH_DATA),

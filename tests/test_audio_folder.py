@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from gru_repro import config_dir
 from gru_repro.data.audio import AudioInputError, read_audio, split_folder
 from gru_repro.data.registry import load_splits
 
@@ -125,7 +126,7 @@ def test_data_config_composes_and_loads(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
     _folder_with(tmp_path, "extra.wav", _tone(0.2, 8000), 8000)
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = config_dir()
     with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
         cfg = compose("train", overrides=["data=audio_folder", f"data.path={tmp_path}"])
     splits = load_splits(**OmegaConf.to_container(cfg.data, resolve=True))

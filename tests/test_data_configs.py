@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pretty_midi
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from gru_repro import config_dir
 from gru_repro.data import load_splits
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = config_dir()
 MUSIC_SETS = ("jsb", "nottingham", "musedata", "piano_midi")
 OWN_FILES = (*MUSIC_SETS, "synthetic", "midi_folder")
 COMMON_KEYS = {"name", "data_dir", "mirror", "pitch_low", "pitch_high"}

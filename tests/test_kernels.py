@@ -6,6 +6,12 @@ Without a compiler, run the rest with ``GRU_REPRO_KERNELS=python pytest -m "not 
 
 from __future__ import annotations
 
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from unit_cases import VARIANTS, make_case, run_unit
@@ -169,9 +175,88 @@ def test_use_backend_overrides_environment(fresh_kernels, monkeypatch) -> None:
     assert kernels.backend() == "cpp"
 
 
-def test_extension_name_follows_the_source() -> None:
-    name = kernels.extension_name()
-    assert name.startswith("gru_repro_loops_") and name == kernels.extension_name()
+def _copy_sources(folder: Path) -> Path:
+    """A copy of the package's csrc/ (loops.cpp and its headers) in ``folder``."""
+    shutil.copytree(kernels.CSRC, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def _text_and_place(name: str) -> tuple[str, str]:
+    prefix, text, place = name.rsplit("_", 2)
+    assert prefix == "gru_repro_loops" and name.isidentifier()
+    return text, place
+
+
+def test_extension_name_follows_the_source_text(tmp_path: Path, monkeypatch) -> None:
+    """Editing loops.cpp or a header it includes gives a new name and build folder (a rebuild);
+    an unchanged copy keeps the package's text hash."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    csrc = _copy_sources(tmp_path / "csrc")
+    names, folders = [kernels.extension_name(csrc)], [kernels.build_directory(csrc)]
+    assert _text_and_place(names[0])[0] == _text_and_place(kernels.extension_name())[0]
+    for edited in (csrc / "loops.cpp", sorted(csrc.glob("*.h"))[0]):
+        edited.write_text(edited.read_text() + "\n// one more line\n")
+        names.append(kernels.extension_name(csrc))
+        folders.append(kernels.build_directory(csrc))
+
+    texts = {_text_and_place(name)[0] for name in names}
+    places = {_text_and_place(name)[1] for name in names}
+    assert len(texts) == 3 and len(places) == 1  # new text, same folder
+    assert folders == [tmp_path / "cache" / name for name in names]
+
+
+def test_two_checkouts_never_share_a_build_folder(tmp_path: Path, monkeypatch) -> None:
+    """The same sources in two checkouts get two build folders (torch's build file holds the
+    absolute source path, so a shared folder would rebuild in turn); one checkout always gets
+    the same folder, in this process and in a fresh one."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    first = _copy_sources(tmp_path / "checkout_a" / "csrc")
+    second = _copy_sources(tmp_path / "checkout_b" / "csrc")
+
+    folder_a, folder_b = kernels.build_directory(first), kernels.build_directory(second)
+    assert folder_a != folder_b and folder_a.parent == folder_b.parent == tmp_path / "cache"
+    text_a, place_a = _text_and_place(folder_a.name)
+    text_b, place_b = _text_and_place(folder_b.name)
+    assert text_a == text_b and place_a != place_b
+    assert kernels.build_directory(tmp_path / "checkout_a" / "csrc") == folder_a
+
+    show_folder = (
+        "import sys; from gru_repro.models import kernels; "
+        "print(kernels.build_directory(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", show_folder, str(first)], capture_output=True, text=True, check=True
+    )
+    assert Path(done.stdout.strip()) == folder_a
+
+
+def test_first_build_says_where_it_compiles(tmp_path: Path, monkeypatch, caplog) -> None:
+    """Before compiling, one warning-level line (shown at logging's default level) names the
+    build folder; once the library is there, nothing is said. torch's load gets that folder."""
+    import torch.utils.cpp_extension as cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    calls: list[dict] = []
+
+    def fake_load(**options):
+        calls.append(options)
+        return "compiled module"
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    folder = kernels.build_directory()
+    with caplog.at_level(logging.WARNING, logger=kernels.__name__):
+        assert kernels._build() == "compiled module"
+    messages = [r for r in caplog.records if "compiling the C++ loops" in r.getMessage()]
+    assert len(messages) == 1 and messages[0].levelno >= logging.WARNING
+    assert str(folder) in messages[0].getMessage()
+    assert calls[0]["build_directory"] == str(folder) and calls[0]["name"] == folder.name
+
+    (folder / f"{folder.name}{cpp_extension.LIB_EXT}").write_bytes(b"")  # as if built
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=kernels.__name__):
+        kernels._build()
+    assert not [r for r in caplog.records if "compiling" in r.getMessage()]
+    assert len(calls) == 2  # still loaded through torch (it checks the build is current)
 
 
 def test_loops_for_other_dtypes_is_python(fresh_kernels, monkeypatch) -> None:

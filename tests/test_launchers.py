@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from gru_repro import config_dir
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
 from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = str(REPO_ROOT / "configs")
+CONFIG_DIR = str(config_dir())
 
 
 def _launcher(*overrides: str):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+from gru_repro import config_dir
 from gru_repro.data.registry import load_splits
 from gru_repro.data.speech import fsdd_split
 from gru_repro.data.speech_fsdd import load_fsdd_waveforms
@@ -135,7 +136,7 @@ def test_data_config_composes_and_loads(name: str, fsdd_dir: Path, data_mirror: 
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = config_dir()
     with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
         cfg = compose(
             "train",

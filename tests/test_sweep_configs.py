@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
+from gru_repro import config_dir
 from gru_repro.reports.lr_candidates import (
     LOG_LR_HIGH,
     LOG_LR_LOW,
@@ -28,7 +29,7 @@ from gru_repro.reports.protocol import (
 from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs"
+CONFIG_DIR = config_dir()
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
 SPEECH = ("speech/a", "speech/b")
 DATA_OF = {

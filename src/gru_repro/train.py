@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gru_repro import config_dir
 from gru_repro.config.callback import refuse_another_run
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.errors import CONFIG_ERROR_EXIT, CONFIG_ERRORS, SweepFailed, one_line
@@ -38,7 +39,7 @@ from gru_repro.training.run_lock import RunFolderLock
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+CONFIG_DIR = str(config_dir())  # the package's configs: the console script works from any folder
 register()
 
 

@@ -19,9 +19,14 @@ latter (``auto``, the default, picks the former where it can). The two agree up 
 :func:`recurrent_matmul_in_use` says which one runs (metrics.json records it).
 
 The build goes to torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``), in a folder named after a hash of the source, so checkouts with
-different sources do not rebuild each other's. ``python -m gru_repro.models.kernels --build``
-builds it ahead of time (``make install`` does) and prints where it went.
+``~/.cache/torch_extensions``), in a folder named after a hash of the sources and flags and a
+hash of where they are (:func:`extension_name`), so a changed source rebuilds and two checkouts
+on one machine never rebuild each other's. The first build takes about 30 s and says so in one
+warning-level log line (shown by default, also under Hydra and the scripts). It is compiled at
+run time rather than at install time because it is built against the torch found at run time
+(``pip install .`` needs no torch to build, and editable installs get the same path).
+``python -m gru_repro.models.kernels --build`` builds it ahead of time (``make install`` does)
+and prints where it went.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import logging
 import os
 import time
 import warnings
@@ -42,8 +48,9 @@ ENV_VAR = "GRU_REPRO_KERNELS"
 BACKENDS = ("auto", "cpp", "python")
 MATMUL_ENV_VAR = "GRU_REPRO_MATMUL"
 MATMULS = ("auto", "torch")
-SOURCE = Path(__file__).with_name("csrc") / "loops.cpp"
-HEADERS = sorted(SOURCE.parent.glob("*.h"))  # included by loops.cpp: part of the build's hash
+CSRC = Path(__file__).with_name("csrc")
+SOURCE = CSRC / "loops.cpp"
+HEADERS = sorted(CSRC.glob("*.h"))  # included by loops.cpp: part of the build's hash
 # -fno-trapping-math lets the compiler turn the clamps in fast_exp into vector selects; it does
 # not change any result (nothing enables floating-point traps; torch itself is built with it).
 # No -march=native (the build must run on any x86-64), no -ffast-math (it would change results).
@@ -53,6 +60,8 @@ _forced: str | None = None  # set by use_backend(), wins over the environment
 _module: ModuleType | None = None
 _error: Exception | None = None  # why the build failed, if it did
 _warned = False
+
+log = logging.getLogger(__name__)
 
 
 def backend() -> str:
@@ -76,20 +85,51 @@ def use_backend(name: str) -> Iterator[None]:
         _forced = previous
 
 
-def extension_name() -> str:
-    """Module name of the build: changes with the source and the compiler flags."""
-    sources = b"".join(path.read_bytes() for path in [SOURCE, *HEADERS])
-    digest = hashlib.sha256(sources + " ".join(EXTRA_CFLAGS).encode()).hexdigest()
-    return f"gru_repro_loops_{digest[:12]}"
+def extension_name(csrc: Path = CSRC) -> str:
+    """Module name of the build from the sources in ``csrc`` (loops.cpp and its headers):
+    ``gru_repro_loops_<text>_<place>``.
+
+    ``<text>`` changes with the sources' text and the compiler flags (a changed source
+    rebuilds). ``<place>`` changes with where the build reads from: the sources' absolute
+    folder (the checkout, or the installed package) and torch's folder and version. torch's
+    build file (build.ninja) holds those absolute paths, so two checkouts sharing one build
+    folder would each find the other's build file and recompile (~25 s) in turn.
+    """
+    csrc = Path(csrc).resolve()
+    sources = [csrc / SOURCE.name, *sorted(csrc.glob("*.h"))]
+    text = b"".join(path.read_bytes() for path in sources) + " ".join(EXTRA_CFLAGS).encode()
+    place = "\n".join([str(csrc), str(Path(torch.__file__).resolve().parent), torch.__version__])
+    text_hash = hashlib.sha256(text).hexdigest()[:12]
+    place_hash = hashlib.sha256(place.encode()).hexdigest()[:8]
+    return f"gru_repro_loops_{text_hash}_{place_hash}"
+
+
+def build_directory(csrc: Path = CSRC) -> Path:
+    """The build folder of the sources in ``csrc``: ``<root>/<extension_name(csrc)>``, root
+    ``$TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``). The name
+    already tells Python and torch builds apart, so no per-version subfolder is needed."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if not root:
+        from torch.utils.cpp_extension import get_default_build_root
+
+        root = get_default_build_root()
+    return Path(root) / extension_name(csrc)
 
 
 def _build(verbose: bool = False) -> ModuleType:
-    from torch.utils.cpp_extension import load  # slow import: only when building
+    from torch.utils.cpp_extension import LIB_EXT, load  # slow import: only when building
 
+    name = extension_name()
+    folder = build_directory()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / f"{name}{LIB_EXT}").is_file():
+        # warning level: the default level of Python's logging and of the scripts shows it
+        log.warning("compiling the C++ loops (once, about 30 s) into %s", folder)
     return load(
-        name=extension_name(),
+        name=name,
         sources=[str(SOURCE)],
         extra_cflags=EXTRA_CFLAGS,
+        build_directory=str(folder),
         verbose=verbose,
     )
 
