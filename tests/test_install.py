@@ -87,7 +87,7 @@ def test_installed_console_scripts_train_and_sample_outside_the_checkout(
     env_dir = (tmp_path / "env").resolve()
     python, site_packages = _fresh_environment(env_dir)
     pip = [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index"]
-    editable_flags = ["-e", "--config-settings", "editable_mode=compat"]  # as the Makefile
+    editable_flags = ["--config-settings", "editable_mode=compat", "-e"]  # as the Makefile
     _run(
         [
             *pip,

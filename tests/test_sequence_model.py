@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gru_repro import config_dir
 from gru_repro.models import HEADS, BernoulliHead, SequenceModel, build_model, get_head_class
 
 D = torch.float64
