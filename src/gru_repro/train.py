@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 CONFIG_ERROR_EXIT = 2
+# The output layer each kind of data needs: one sigmoid per note for binary piano rolls, the
+# paper's Gaussian mixture for real-valued audio samples (data/registry.py names each kind).
+HEAD_FOR_KIND = {"music": "bernoulli", "speech": "gmm"}
 
 
 class ConfigError(ValueError):
@@ -42,6 +45,20 @@ def _progress(value: object, multirun: bool) -> bool:
 
 def _none_if_empty(value: object) -> object:
     return None if value in ("", None) else value
+
+
+def check_head_fits_data(head: str, data_name: str) -> None:
+    """ConfigError when ``head`` is another kind of data's output layer (a Bernoulli head on
+    audio, a mixture on piano rolls); unknown names are left to their own checks."""
+    from gru_repro.data.registry import LOADERS
+
+    spec = LOADERS.get(data_name)
+    needed = HEAD_FOR_KIND.get(spec.kind) if spec is not None else None
+    if needed is not None and head in HEAD_FOR_KIND.values() and head != needed:
+        raise ConfigError(
+            f"model.head={head} does not fit data={data_name}: {spec.kind} data needs "
+            f"model.head={needed}; drop the model.head override (the configs choose the head)"
+        )
 
 
 def _has_last(run_dir: Path) -> bool:
@@ -65,6 +82,7 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
     from gru_repro.training.settings import TrainerSettings
 
     run_dir = Path(run_dir)
+    check_head_fits_data(str(cfg.model.get("head", "")), str(cfg.data.get("name", "")))
     trainer_options = OmegaConf.to_container(cfg.trainer, resolve=True)
     threads = int(trainer_options.pop("threads", 1))
     trainer_options["progress"] = _progress(trainer_options.get("progress", "auto"), multirun)

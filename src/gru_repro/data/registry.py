@@ -23,6 +23,7 @@ class LoaderSpec:
     target: str  # "module:function"
     fixed: dict[str, Any] = field(default_factory=dict)  # keyword arguments the name implies
     description: str = ""
+    kind: str = "music"  # "music" (binary piano rolls) or "speech" (real-valued audio samples)
 
 
 LOADERS: dict[str, LoaderSpec] = {
@@ -38,10 +39,14 @@ LOADERS: dict[str, LoaderSpec] = {
         "gru_repro.data.music:load_midi_folder", {}, "your MIDI files in train/valid/test folders"
     ),
     "synthetic": LoaderSpec("gru_repro.data.synthetic:load_synthetic", {}, "tiny smoke-test set"),
-    "speech_a": LoaderSpec("gru_repro.data.speech:load_speech_a", {}, "FSDD, short sequences"),
-    "speech_b": LoaderSpec("gru_repro.data.speech:load_speech_b", {}, "FSDD, long sequences"),
+    "speech_a": LoaderSpec(
+        "gru_repro.data.speech:load_speech_a", {}, "FSDD, short sequences", "speech"
+    ),
+    "speech_b": LoaderSpec(
+        "gru_repro.data.speech:load_speech_b", {}, "FSDD, long sequences", "speech"
+    ),
     "audio_folder": LoaderSpec(
-        "gru_repro.data.speech:load_audio_folder", {}, "your WAV/FLAC files"
+        "gru_repro.data.speech:load_audio_folder", {}, "your WAV/FLAC files", "speech"
     ),
 }
 
