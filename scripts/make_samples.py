@@ -39,10 +39,10 @@ def no_runs_message(roots: list[Path]) -> str:
         f"the {summaries} run(s) there have no checkpoints/best.pt (committed runs keep only "
         "their summaries)"
         if summaries
-        else "no runs there"
+        else "none there"
     )
     return (
-        f"make_samples: nothing to sample under {searched}: {found}. Train runs of your own "
+        f"make_samples: no finished runs to sample under {searched}: {found}. Train your own "
         "first: `make reproduce-quick` (the quick protocol into outputs/quick/runs, ~15 min) or "
         "`python -m gru_repro.train data=jsb` (outputs/jsb/...), then rerun; --runs FOLDER "
         "samples other runs"

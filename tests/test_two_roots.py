@@ -32,9 +32,9 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("OUT", "RUNS", "MAKEFLAGS")}
 
 
-def _dry_run(target: str, cwd: Path = REPO_ROOT) -> list[str]:
+def _dry_run(target: str, *variables: str, cwd: Path = REPO_ROOT) -> list[str]:
     """The commands `make TARGET` would run (prerequisites install and data left out)."""
-    command = ["make", "-n", "-o", "install", "-o", "data", target]
+    command = ["make", "-n", "-o", "install", "-o", "data", target, *variables]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=_env(), check=True)
     return [line for line in done.stdout.splitlines() if line.strip() and "make" not in line[:5]]
 
@@ -52,6 +52,23 @@ def test_user_targets_write_under_outputs_only(target: str) -> None:
     for command in commands:
         assert "results" not in command, f"make {target} touches results/: {command}"
         assert re.search(r"(^|[ =])outputs(/|\s|$)", command), f"{target}: {command}"
+
+
+@pytest.mark.parametrize(
+    ("target", "variable", "expected"),
+    [
+        ("reproduce", "RUNS=outputs/runs", "--runs outputs/runs --out outputs "),
+        ("reports", "RUNS=outputs/runs", "--runs outputs/runs --out outputs "),
+        ("samples", "RUNS=outputs/mine", "--runs outputs/mine --out outputs/samples"),
+        ("tensorboard", "RUNS=outputs/quick/runs", "--logdir outputs/quick/runs"),
+    ],
+)
+def test_runs_of_your_own_keep_their_reports_out_of_results(
+    target: str, variable: str, expected: str
+) -> None:
+    commands = _dry_run(target, variable)
+    assert any(expected in command + " " for command in commands), commands
+    assert not any("results" in command for command in commands if "scripts/" in command)
 
 
 @pytest.mark.parametrize("target", sorted(PUBLISH))
