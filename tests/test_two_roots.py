@@ -27,21 +27,31 @@ PUBLISH = {  # maintainer target -> a path it must write under results/
 }
 
 
+MAKE_VARIABLES = ("OUT", "RUNS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+
+
 def _env() -> dict[str, str]:
-    """The environment without the Makefile's root variables (a user's shell may set them)."""
-    return {k: v for k, v in os.environ.items() if k not in ("OUT", "RUNS", "MAKEFLAGS")}
+    """The environment without the Makefile's root variables (a user's shell may set them) and
+    without an enclosing make's flags (`make test` runs these tests)."""
+    return {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}
 
 
 def _dry_run(target: str, *variables: str, cwd: Path = REPO_ROOT) -> list[str]:
     """The commands `make TARGET` would run (prerequisites install and data left out)."""
-    command = ["make", "-n", "-o", "install", "-o", "data", target, *variables]
+    command = ["make", "--no-print-directory", "-n", "-o", "install", "-o", "data", target]
+    command += variables
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=_env(), check=True)
     return [line for line in done.stdout.splitlines() if line.strip() and "make" not in line[:5]]
 
 
+def _help_lines() -> list[str]:
+    command = ["make", "--no-print-directory", "help"]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=_env())
+    return done.stdout.splitlines()
+
+
 def _help() -> dict[str, str]:
-    done = subprocess.run(["make", "help"], cwd=REPO_ROOT, capture_output=True, text=True)
-    pairs = (re.match(r"\s+(\S+)\s+(.*)", line) for line in done.stdout.splitlines())
+    pairs = (re.match(r"\s+(\S+)\s+(.*)", line) for line in _help_lines())
     return {m.group(1): m.group(2) for m in pairs if m}
 
 
@@ -79,12 +89,7 @@ def test_maintainer_targets_write_results_and_say_so(target: str) -> None:
 
 def test_every_target_that_writes_results_says_so_in_help() -> None:
     lines = _help()
-    assert (
-        "results/"
-        in subprocess.run(
-            ["make", "help"], cwd=REPO_ROOT, capture_output=True, text=True
-        ).stdout.splitlines()[0]
-    )  # the first line states the rule
+    assert "results/" in _help_lines()[0]  # the first line states the rule
     for target, description in lines.items():
         if target in ("help", "clean", "lint", "format", "lock", "install"):
             continue
@@ -117,7 +122,8 @@ def _git_status(clone: Path) -> str:
 
 
 def _make(clone: Path, *args: str) -> subprocess.CompletedProcess:
-    command = ["make", "-o", "install", "-o", "data", f"PY={sys.executable}", *args]
+    command = ["make", "--no-print-directory", "-o", "install", "-o", "data", *args]
+    command.append(f"PY={sys.executable}")
     env = dict(_env(), CI="1", GRU_REPRO_KERNELS="python")  # roots, not loops, are tested
     return subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env, timeout=600)
 
