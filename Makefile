@@ -7,20 +7,31 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # Folder laid out like the project's data mirror (poly/, fsdd/); empty means download.
 export DATA_MIRROR ?=
-# Hydra output folder for single runs (python -m gru_repro.train ...).
-OUTPUTS ?= outputs
-# Runs root of the full protocol: finished runs' summaries are committed here, so
-# `make reproduce` continues the published sweep; RUNS=outputs/my-runs starts afresh.
-RUNS ?= results/runs
+# Two roots. What you run and build goes to OUT, by default outputs/ (git-ignored, where single
+# runs of `python -m gru_repro.train` go too): quick protocol, samples, bench, Table 1. The
+# committed results/ change only through the targets `make help` marks [results/], for the
+# maintainers: `make reproduce` and `make reports` (the committed full sweep in results/runs)
+# and publish-quick, publish-samples, publish-bench, publish-table1 (the target of the same
+# name with OUT=results).
+OUT ?= outputs
+# Runs a target reads or trains. Empty: `make reproduce` / `make reports` use the committed full
+# sweep (results/runs; RUNS=outputs/runs trains your own), `make samples` / `make tensorboard`
+# everything under OUT. Reports go to the folder holding RUNS (results/runs -> results/).
+RUNS ?=
+FULL_RUNS = $(or $(RUNS),results/runs)
+FULL_OUT = $(patsubst %/,%,$(dir $(FULL_RUNS)))
+# Extra flags for scripts/reproduce.py, e.g. REPRODUCE_FLAGS="--launcher slurm".
+REPRODUCE_FLAGS ?=
 # Speech data of the full protocol: subset (the reduced CPU sizes) or whole (all of FSDD).
 SPEECH ?= subset
 # Extra flags for `make reports`, e.g. REPORT_FLAGS=--allow-incomplete for a partial sweep.
 REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test data smoke table1 bench reproduce reproduce-released reproduce-quick reports reports-released reports-quick ablations samples tensorboard lint format clean
+.PHONY: help install lock test data smoke table1 bench reproduce reproduce-released reproduce-quick reports reports-released reports-quick ablations samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
 
 help: ## List the targets with one line each
+	@echo "Targets write to OUT=$(OUT)/ (git-ignored) unless their line names results/: those rewrite the committed results/ (for maintainers)."
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 # editable_mode=compat: a plain path entry for src/, so Hydra's plugin scan finds the keep_going
@@ -49,40 +60,55 @@ data: install ## Fetch, verify (SHA-256) and preprocess every data set into data
 smoke: install ## Train all three units for a few epochs on JSB Chorales (< 2 minutes)
 	$(PY) scripts/smoke.py
 
-table1: install ## Write results/table1.md (parameter counts, paper beside ours)
-	$(PY) scripts/table1.py
+table1: install ## Write OUT/table1.md (parameter counts, paper beside ours)
+	$(PY) scripts/table1.py --out $(OUT)/table1.md
 
-bench: install ## Speed of our units vs torch.nn (writes results/bench.md, results/bench.json)
-	$(PY) scripts/bench.py
+bench: install ## Speed of our units vs torch.nn (writes OUT/bench.md, OUT/bench.json)
+	$(PY) scripts/bench.py --out-dir $(OUT)
 
-reproduce: install data table1 ## Full protocol: LR search, seeds, Table 2, Figure 3 (days of CPU; resumable)
-	$(PY) scripts/reproduce.py --protocol full --speech $(SPEECH) --skip-data --runs $(RUNS) --out results
+reproduce: install data table1 ## [results/] Full protocol, continuing the committed sweep in results/runs; RUNS=outputs/runs for yours (days of CPU; resumable)
+	$(PY) scripts/reproduce.py --protocol full --speech $(SPEECH) --skip-data --runs $(FULL_RUNS) --out $(FULL_OUT) $(REPRODUCE_FLAGS)
 
 # The music sets again with the released code's optimizer (OPTIMIZERS in reports/protocol.py),
 # in the same runs root: run folders name the optimizer and the run's identity hash.
-reproduce-released: install data ## Music sets with the released code's optimizer -> results/released/ (resumable)
-	$(PY) scripts/reproduce.py --protocol full --optim released --skip-data --runs $(RUNS) --out results/released
+reproduce-released: install data ## [results/] Music sets with the released code's optimizer, in results/runs -> results/released/ (resumable)
+	$(PY) scripts/reproduce.py --protocol full --optim released --skip-data --runs $(FULL_RUNS) --out $(FULL_OUT)/released $(REPRODUCE_FLAGS)
 
-reproduce-quick: install data table1 ## Reduced protocol on real data (~10-15 minutes on 2 cores)
-	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs results/quick/runs --out results/quick
+reproduce-quick: install data ## Quick protocol on real data: trains into OUT/quick/runs, reports in OUT/quick (~10-15 min on 2 cores)
+	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPRODUCE_FLAGS)
 
-reports: install ## Rebuild results/ (Table 2, Figure 3, LR search) from the runs in RUNS
-	$(PY) scripts/make_reports.py --runs $(RUNS) --protocol full --out results $(REPORT_FLAGS)
+reports: install ## [results/] Rebuild results/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
+	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol full --out $(FULL_OUT) $(REPORT_FLAGS)
 
-ablations: install ## Rebuild results/ablations/README.md from the ablation runs there
+ablations: install ## [results/] Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py
 
-reports-released: install ## Rebuild results/released/ from the released-optimizer runs in RUNS
-	$(PY) scripts/make_reports.py --runs $(RUNS) --protocol full-released-optim --out results/released $(REPORT_FLAGS)
+reports-released: install ## [results/] Rebuild results/released/ from the released-optimizer runs in results/runs
+	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol full-released-optim --out $(FULL_OUT)/released $(REPORT_FLAGS)
 
-reports-quick: install ## Rebuild results/quick/ from the quick protocol's runs
-	$(PY) scripts/make_reports.py --runs results/quick/runs --out results/quick $(REPORT_FLAGS)
+reports-quick: install ## Rebuild OUT/quick/ from the quick protocol's runs in OUT/quick/runs
+	$(PY) scripts/make_reports.py --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPORT_FLAGS)
 
-samples: install ## Write MIDI/WAV samples from the best runs into results/samples/
-	$(PY) scripts/make_samples.py --runs $(RUNS) results/quick/runs
+samples: install ## MIDI/WAV samples of the best runs under OUT (or RUNS) -> OUT/samples/
+	$(PY) scripts/make_samples.py --runs $(or $(RUNS),$(OUT)) --out $(OUT)/samples
 
-tensorboard: install ## Open TensorBoard on the run outputs
-	$(VENV)/bin/tensorboard --logdir $(OUTPUTS)
+# Committed runs keep no event files (metrics.json and curves.csv only): refuse with one line.
+TB_LOGDIR = $(or $(RUNS),$(OUT))
+tensorboard: install ## TensorBoard on the runs under OUT (or RUNS)
+	@find $(TB_LOGDIR) -name 'events.out.tfevents.*' -print -quit 2>/dev/null | grep -q . || { echo "tensorboard: no event files under $(TB_LOGDIR) (committed runs keep only metrics.json and curves.csv): train runs first, e.g. make reproduce-quick, or pass RUNS=FOLDER" >&2; exit 2; }
+	$(VENV)/bin/tensorboard --logdir $(TB_LOGDIR)
+
+publish-quick: ## [results/] Continue the committed quick runs (results/quick/runs) and rebuild results/quick/
+	$(MAKE) reproduce-quick OUT=results
+
+publish-samples: ## [results/] Rebuild the committed gallery results/samples/ (needs the runs' checkpoints)
+	$(MAKE) samples OUT=results RUNS="results/runs results/quick/runs"
+
+publish-bench: ## [results/] Rerun the speed comparison into results/bench.md, results/bench.json
+	$(MAKE) bench OUT=results
+
+publish-table1: ## [results/] Rewrite results/table1.md
+	$(MAKE) table1 OUT=results
 
 lint: install ## Check formatting and lint with ruff
 	$(VENV)/bin/ruff check src scripts tests

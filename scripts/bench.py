@@ -4,7 +4,8 @@ One training step = forward + backward + RMSProp update of recurrent layer and o
 float32, one thread. Both sides share the same output layer and loss (a linear layer with
 Bernoulli NLL), so the ratio measures the recurrent layer. Implementations are interleaved
 within every repeat (so load from other processes hits both alike) and the median over
-repeats is reported. Writes results/bench.md and results/bench.json atomically.
+repeats is reported. Writes outputs/bench.md and outputs/bench.json atomically (`make bench`;
+`--out-dir results` is `make publish-bench`, the committed copy).
 
 Columns and their backends (see gru_repro.models.kernels):
 
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-alternatives", action="store_true", help="skip the alternative variants at batch 16"
     )
-    parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "results")
+    parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "outputs")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")

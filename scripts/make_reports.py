@@ -1,9 +1,11 @@
-"""Rebuild results/ (Table 2, Figure 3, LR search, README) from finished run folders.
+"""Rebuild the reports (Table 2, Figure 3, LR search, README) from finished run folders.
 
-    python scripts/make_reports.py                                  # outputs/reproduce -> results/
-    python scripts/make_reports.py --runs outputs/reproduce-quick --out results/quick
-    python scripts/make_reports.py --runs results/runs --out results
+    python scripts/make_reports.py                                  # outputs/runs -> outputs/
+    python scripts/make_reports.py --runs outputs/quick/runs        # -> outputs/quick/
+    python scripts/make_reports.py --runs results/runs              # make reports: the committed
     python scripts/make_reports.py --allow-incomplete               # partial sweep, marked so
+
+The reports go to --out, by default the folder holding --runs (`<root>/runs` -> `<root>/`).
 
 The expected grid, with every run's folder, comes from <runs>/protocols/<name>.json (written by
 scripts/reproduce.py): --protocol NAME picks one when the runs root holds several (the
@@ -29,8 +31,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("outputs/reproduce"), help="runs root")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="report folder")
+    parser.add_argument("--runs", type=Path, default=Path("outputs/runs"), help="runs root")
+    parser.add_argument(
+        "--out", type=Path, help="report folder (default: the folder holding --runs)"
+    )
     parser.add_argument(
         "--protocol",
         default=None,
@@ -43,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.out = args.out or args.runs.parent
 
     try:
         protocol = Protocol.load(args.runs, args.protocol)

@@ -1,10 +1,16 @@
 """Run the paper's protocol end to end: data, LR search, selection, seed reruns, reports.
 
-    python scripts/reproduce.py --protocol full     # make reproduce: days of CPU, resumable
+    python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~10-15 min on 2 cores
+    python scripts/reproduce.py --protocol full     # days of CPU, resumable: outputs/runs
+    python scripts/reproduce.py --runs results/runs # make reproduce: the committed full sweep
     python scripts/reproduce.py --speech whole      # ... with speech on all of FSDD (GPU/cluster)
-    python scripts/reproduce.py --protocol quick    # make reproduce-quick: ~15 min on 2 cores
     # make reproduce-released: the music sets with the released code's optimizer
     python scripts/reproduce.py --optim released --runs results/runs --out results/released
+
+Runs go to --runs (default outputs/runs, outputs/quick/runs for --protocol quick: git-ignored)
+and the reports to --out (default: the folder holding --runs, e.g. outputs/quick). A runs root
+inside results/ is the committed one: the script says so in its first line, keeps the finished
+runs, trains the missing ones and rewrites the committed reports.
 
 Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid. Run
 folders name each run's identity (configs/train.yaml); the folder of every planned run is asked
@@ -27,12 +33,11 @@ import shlex
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from gru_repro import config_dir
 from gru_repro.atomic import atomic_write_text
-from gru_repro.provenance import machine_description
+from gru_repro.provenance import machine_description, utc_now
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
 from gru_repro.reports.protocol import (
@@ -50,8 +55,8 @@ from gru_repro.train import planned_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = config_dir() / "experiment"
-DEFAULT_RUNS = {"full": "outputs/reproduce", "quick": "outputs/reproduce-quick"}
-DEFAULT_OUT = {"full": "results", "quick": "results/quick"}
+DEFAULT_RUNS = {"full": "outputs/runs", "quick": "outputs/quick/runs"}  # yours, git-ignored
+COMMITTED = REPO_ROOT / "results"  # the published runs and reports
 POLL_SECONDS = 5.0  # how often progress is checked while sweeps run
 DATA_SETS = {  # experiment -> name for `python -m gru_repro.data.fetch --dataset`
     "music/jsb": "jsb",
@@ -208,8 +213,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="full protocol's optimizer: plain RMSProp as the paper states (default), or the "
         "released code's RMSProp with momentum and decay (music only; use its own --runs)",
     )
-    parser.add_argument("--runs", type=Path, help="runs root (default outputs/reproduce[-quick])")
-    parser.add_argument("--out", type=Path, help="reports folder (default results[/quick])")
+    parser.add_argument(
+        "--runs", type=Path, help="runs root (default outputs/runs; quick: outputs/quick/runs)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="reports folder (default: the folder holding --runs)"
+    )
     parser.add_argument(
         "--launcher", default="local", help="hydra/launcher: local (joblib), slurm, basic, ..."
     )
@@ -225,15 +234,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.runs = (args.runs or REPO_ROOT / DEFAULT_RUNS[args.protocol]).resolve()
-    args.out = args.out or REPO_ROOT / DEFAULT_OUT[args.protocol]
+    args.out = (args.out or args.runs.parent).resolve()
     return args
+
+
+def _shown(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def roots_line(runs: Path, out: Path) -> str:
+    """The one line that starts every invocation: where runs and reports go, and whether that
+    is the committed results/ (kept, continued and rewritten) or a folder of the user's own."""
+    where = f"runs in {_shown(runs)}, reports in {_shown(out)}"
+    if runs.is_relative_to(COMMITTED) or out.is_relative_to(COMMITTED):
+        return (
+            f"{where}: the COMMITTED results: finished runs are kept, missing ones are trained "
+            "here and the committed reports are rewritten (runs of your own: --runs outputs/runs, "
+            "make reproduce RUNS=outputs/runs)"
+        )
+    return f"{where} (yours; the committed results/ are left alone)"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     started = time.monotonic()
-    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started_at = utc_now()
+    say(roots_line(args.runs, args.out), started)
     if args.protocol_file:
         protocol = Protocol.load(args.protocol_file)
     elif args.protocol == "quick":
@@ -260,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         to_run = Protocol(protocol.name, plans, protocol.description)
     args.runs.mkdir(parents=True, exist_ok=True)
     protocol.save(args.runs)  # the whole grid, so the reports know what a complete sweep holds
-    say(f"protocol {protocol.name}: {protocol.description}; runs in {args.runs}", started)
+    say(f"protocol {protocol.name}: {protocol.description}", started)
 
     ok = args.skip_data or fetch_data(args, to_run, started)
     if not ok:

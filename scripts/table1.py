@@ -1,6 +1,7 @@
-"""Write results/table1.md: the paper's Table 1 (model sizes) beside the counts from our code.
+"""Write Table 1: the paper's model sizes beside the counts from our code.
 
-Usage: python scripts/table1.py [--out results/table1.md]
+Usage: python scripts/table1.py [--out outputs/table1.md]   # make table1
+       python scripts/table1.py --out results/table1.md     # make publish-table1 (committed)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "table1.md")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "outputs" / "table1.md")
     args = parser.parse_args(argv)
     footer = f"\nCounted by `scripts/table1.py` at code commit `{git_commit()}`.\n"
     atomic_write_text(args.out, table1_markdown().rstrip("\n") + "\n" + footer)

@@ -11,11 +11,11 @@ library receives the plain objects (or ``dataclasses.asdict`` of them as keyword
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
-from gru_repro.config.checks import Checked, above, at_least, one_of
+from gru_repro.config.checks import Checked, ConfigError, above, at_least, one_of
 from gru_repro.training.settings import TrainerSettings
 
 MUSIC_SETS = ("nottingham", "jsb", "musedata", "piano_midi")
@@ -33,6 +33,7 @@ class DataConfig(Checked):
     """Keys every data set has (``load_splits(name, data_dir=..., mirror=..., **rest)``)."""
 
     group = "data"
+    kind: ClassVar[str] = "music"  # music: binary piano rolls; speech: real-valued samples
     name: str = MISSING  # registry name (gru_repro.data.registry.LOADERS)
     data_dir: str = "data"  # fetched files and data/cache/ (run-only: where, not what)
     mirror: str | None = None  # local folder laid out like the data mirror; None = download
@@ -76,6 +77,8 @@ class SyntheticData(DataConfig):
 @dataclass
 class AudioFraming(DataConfig):
     """Keys shared by the speech sets and audio folders (samples and steps)."""
+
+    kind: ClassVar[str] = "speech"
 
     sample_rate: int = field(default=8000, metadata=at_least(1))
     sequence_length: int = field(default=8000, metadata=at_least(1))
@@ -121,8 +124,6 @@ class ModelConfig(Checked):
     def __post_init__(self) -> None:
         super().__post_init__()
         if (self.hidden_size is None) == (self.budget is None):
-            from gru_repro.config.checks import ConfigError
-
             raise ConfigError(
                 f"set exactly one of model.hidden_size and model.budget (got hidden_size="
                 f"{self.hidden_size!r}, budget={self.budget!r}); set the other to null"
@@ -176,6 +177,11 @@ class ReleasedRMSpropConfig(OptimConfig):
     rms_floor: float = field(default=0.01, metadata=above(0))
 
 
+# The output layer each kind of data needs: one sigmoid per note for binary piano rolls, the
+# paper's Gaussian mixture for real-valued audio samples.
+HEAD_FOR_KIND = {"music": "bernoulli", "speech": "gmm"}
+
+
 # --------------------------------------------------------------------------------- root
 @dataclass
 class PathsConfig:
@@ -197,6 +203,16 @@ class TrainConfig:
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     seed: int = 1
     paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def __post_init__(self) -> None:
+        kind = getattr(self.data, "kind", None)
+        head = getattr(self.model, "head", None)
+        if kind in HEAD_FOR_KIND and head != HEAD_FOR_KIND[kind]:
+            raise ConfigError(
+                f"model.head={head} does not fit data={self.data.name}: {kind} data needs "
+                f"model.head={HEAD_FOR_KIND[kind]}; drop the model.head override (the data "
+                "config chooses the head)"
+            )
 
 
 # group -> {schema name: class}; configs/<group>/<option>.yaml names one in its defaults

@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.provenance import git_commit, machine_description
-from gru_repro.reports.collect import SweepResults, collect
+from gru_repro.provenance import (
+    RunOrigin,
+    git_commit,
+    machine_description,
+    run_origins,
+    utc_now,
+)
+from gru_repro.reports.collect import Run, SweepResults, collect
 from gru_repro.reports.figure3 import FIGURE3_MAIN, FIGURE3_MORE, draw_figure3
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import Protocol, reproduce_log_path
@@ -27,26 +32,20 @@ from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
 log = logging.getLogger(__name__)
 
 
-def _run_commits(results: SweepResults) -> list[str]:
-    commits = set()
+def _runs(results: SweepResults) -> list[Run]:
+    """Every run folder the reports read (search candidates and seed runs), once each."""
+    seen: dict[Path, Run] = {}
     for exp in results.experiments:
         for unit in exp.units.values():
             for run in list(unit.candidates.values()) + list(unit.seed_runs.values()):
-                if run is not None and run.metrics.get("git_commit"):
-                    commits.add(str(run.metrics["git_commit"]))
-    return sorted(commits)
+                if run is not None:
+                    seen.setdefault(run.path, run)
+    return list(seen.values())
 
 
-def _compute_seconds(results: SweepResults) -> float:
-    seen, total = set(), 0.0
-    for exp in results.experiments:
-        for unit in exp.units.values():
-            for run in list(unit.candidates.values()) + list(unit.seed_runs.values()):
-                if run is not None and run.path not in seen:
-                    seen.add(run.path)
-                    value = run.get("wall_seconds")
-                    total += value if math.isfinite(value) else 0.0
-    return total
+def _compute_seconds(runs: list[Run]) -> float:
+    values = (run.get("wall_seconds") for run in runs)
+    return sum(value for value in values if math.isfinite(value))
 
 
 def _display_path(path: Path) -> str:
@@ -58,30 +57,63 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+def _origins_table(origins: list[RunOrigin]) -> list[str]:
+    """Who made the runs: one row per (code commit, machine), from each run's metrics.json."""
+    lines = [
+        "| code commit of the runs | commit date (runs made at or after it) | machine | runs |",
+        "|---|---|---|---|",
+    ]
+    for origin in origins:
+        machine = origin.machine or "not recorded (run older than metrics.json's `machine`)"
+        date = origin.commit_date or "not in this clone's history"
+        lines.append(f"| `{origin.commit}` | {date} | {machine} | {origin.runs} |")
+    return lines
+
+
+def _dates_line(origins: list[RunOrigin], reproduce_log: dict) -> str:
+    dates = sorted(filter(None, (o.commit_date for o in origins)))
+    line = "- dates of the runs: " + (
+        f"from {dates[0]} to {dates[-1]} (their commits' dates; metrics.json records no date)"
+        if dates
+        else "not recorded"
+    )
+    if reproduce_log.get("started"):
+        line += (
+            f"; scripts/reproduce.py first started on this runs folder {reproduce_log['started']}"
+        )
+        if reproduce_log.get("last_started"):
+            line += f", last {reproduce_log['last_started']}"
+    return line
+
+
 def results_readme(results: SweepResults, written: list[str], reproduce_log: dict | None) -> str:
+    """results/README.md: what the reports were built from, and who made those runs where."""
     log_ = reproduce_log or {}
     total = log_.get("total_seconds")
-    compute = _compute_seconds(results)
-    run_commits = ", ".join(f"`{c}`" for c in _run_commits(results)) or "–"
+    runs = _runs(results)
+    compute = _compute_seconds(runs)
+    origins = run_origins(run.metrics for run in runs)
+    command = log_.get("command", "scripts/make_reports.py (runs made elsewhere)")
+    invocations = log_.get("invocations")
     lines = [
         "# Results",
         "",
         "Written by `scripts/make_reports.py` from the run folders; do not edit by hand.",
         "",
         f"- protocol: `{results.protocol.name}` — {results.protocol.description}",
-        f"- command: `{log_.get('command', 'scripts/make_reports.py (runs made elsewhere)')}`",
-        f"- runs folder: `{_display_path(results.runs_root)}`",
-        f"- code commit (reports): `{git_commit()}`",
-        f"- code commit(s) of the runs: {run_commits}",
-        f"- machine: {log_.get('machine', machine_description())}",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
-        + (f" (reproduce started {log_['started']})" if log_.get("started") else ""),
+        f"- runs folder: `{_display_path(results.runs_root)}` ({len(runs)} runs read)",
+        _dates_line(origins, log_),
+        f"- last command on the runs folder: `{command}`"
+        + (f" ({invocations} invocation(s) in all)" if invocations else "")
+        + (f", on {log_['machine']}" if log_.get("machine") else ""),
         "- total time (wall clock of scripts/reproduce.py, all invocations): "
         + (f"{total / 3600:.2f} h ({total:.0f} s)" if total is not None else "not recorded"),
         f"- compute (sum of the runs' wall_seconds): {compute / 3600:.2f} h ({compute:.0f} s)",
+        f"- reports built {utc_now()} at code commit `{git_commit()}` on {machine_description()}",
     ]
     if results.missing:
         lines.append(f"- **incomplete**: {len(results.missing)} run(s) missing or unfinished")
+    lines += ["", "Where the runs were made:", "", *_origins_table(origins)]
     lines += ["", "Files:", ""] + [f"- [{name}]({name})" for name in written] + [""]
     return "\n".join(lines)
 
