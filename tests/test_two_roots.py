@@ -68,7 +68,7 @@ def test_user_targets_write_under_outputs_only(target: str) -> None:
     ("target", "variable", "expected"),
     [
         ("reproduce", "RUNS=outputs/runs", "--runs outputs/runs --out outputs "),
-        ("reports", "RUNS=outputs/runs", "--runs outputs/runs --out outputs "),
+        ("reports", "RUNS=outputs/runs", "--runs outputs/runs --protocol full --out outputs "),
         ("samples", "RUNS=outputs/mine", "--runs outputs/mine --out outputs/samples"),
         ("tensorboard", "RUNS=outputs/quick/runs", "--logdir outputs/quick/runs"),
     ],
