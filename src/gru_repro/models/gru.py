@@ -266,8 +266,10 @@ class GRU(RecurrentLayer):
         n_t = tanh(W_n x_t + b_in + r_t * (U_n h_{t-1} + b_hn))
         h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
-    with two biases per gate (``bias_ih``, ``bias_hh``), so torch.nn.GRU weights load as they
-    are (note its z plays the role of the paper's 1 - z).
+    with two biases per gate (``bias_ih``, ``bias_hh``): torch.nn.GRU's ``weight_ih_l0``,
+    ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0`` are these four parameters unchanged (copy
+    them, or drop the ``_l0`` from the keys; :class:`gru_repro.nn.GRU` with ``reset_after=True``
+    loads a torch.nn.GRU state_dict as it is). Note its z plays the role of the paper's 1 - z.
 
     Shapes: x (T, B, I), hx (B, H) or None (zeros) -> out (T, B, H), h_n (B, H).
     Parameters: ``weight_ih`` (3H, I) = [W_r; W_z; W], ``weight_hh`` (3H, H) = [U_r; U_z; U],
