@@ -8,6 +8,10 @@
 The expected grid comes from <runs>/protocol.json (written by scripts/reproduce.py), or from
 --protocol full (the experiment configs) when there is none. Exits 1 and names the missing runs
 when the sweep is incomplete, unless --allow-incomplete.
+
+The report files are built in a staging folder and swapped in as one set, so a build killed at
+any moment leaves the complete old set or the complete new one; the next build finishes a swap
+that a kill interrupted and deletes what killed builds left (gru_repro.reports.publish).
 """
 
 from __future__ import annotations
