@@ -12,6 +12,10 @@ scripts/reproduce.py): --protocol NAME picks one when the runs root holds severa
 full protocol and its released-optimizer variant share results/runs). Exits 1 and names the
 missing runs
 when the sweep is incomplete, unless --allow-incomplete.
+
+The report files are built in a staging folder and swapped in as one set, so a build killed at
+any moment leaves the complete old set or the complete new one; the next build finishes a swap
+that a kill interrupted and deletes what killed builds left (gru_repro.reports.publish).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
                                                   # a final status, unless allow_incomplete
 
 Everything is derived from metrics.json / curves.csv under `runs_root` and the protocol, never
-typed in; each file is written atomically.
+typed in. The files are built in a staging folder and swapped in as one set
+(`gru_repro.reports.publish`), so a build killed at any moment leaves the complete old set or
+the complete new one; temp files and staging folders of killed builds are deleted first.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import math
 from pathlib import Path
 
-from gru_repro.atomic import atomic_write_text
+from gru_repro.atomic import atomic_write_text, remove_stale_temp_files
 from gru_repro.provenance import (
     RunOrigin,
     git_commit,
@@ -26,6 +28,7 @@ from gru_repro.reports.collect import Run, SweepResults, collect
 from gru_repro.reports.figure3 import FIGURE3_MAIN, FIGURE3_MORE, draw_figure3
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import Protocol, reproduce_log_path
+from gru_repro.reports.publish import recover_report_folder, staged_report_set
 from gru_repro.reports.readme_section import update_readme_results
 from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
 
@@ -132,25 +135,30 @@ def build_reports(
     `gru_repro.reports.readme_section`) is replaced with Table 2 and the figures.
     """
     runs_root, out_dir = Path(runs_root), Path(out_dir)
+    recover_report_folder(out_dir)  # a killed build's half swap finished, its debris deleted
+    if project_readme is not None:
+        remove_stale_temp_files(project_readme.parent)
     results = collect(runs_root, protocol)
     if not allow_incomplete:
         results.require_complete()
     rows = table2_rows(results)
     incomplete = bool(results.missing)
-    written = [
-        atomic_write_text(
-            out_dir / "table2.md",
-            table2_markdown(rows, protocol_name=protocol.name, incomplete=incomplete),
-        ),
-        atomic_write_text(out_dir / "table2.csv", table2_csv(rows)),
-        atomic_write_text(out_dir / "lr_search.md", lr_search_markdown(results)),
-        draw_figure3(results.experiments, FIGURE3_MAIN, out_dir / "figure3.png"),
-        draw_figure3(results.experiments, FIGURE3_MORE, out_dir / "figure3_more.png"),
-    ]
-    log_path = reproduce_log_path(runs_root, protocol.name)
-    reproduce_log = json.loads(log_path.read_text()) if log_path.is_file() else None
-    readme = results_readme(results, [p.name for p in written], reproduce_log)
-    written.append(atomic_write_text(out_dir / "README.md", readme))
+    with staged_report_set(out_dir) as staging:
+        written = [
+            atomic_write_text(
+                staging / "table2.md",
+                table2_markdown(rows, protocol_name=protocol.name, incomplete=incomplete),
+            ),
+            atomic_write_text(staging / "table2.csv", table2_csv(rows)),
+            atomic_write_text(staging / "lr_search.md", lr_search_markdown(results)),
+            draw_figure3(results.experiments, FIGURE3_MAIN, staging / "figure3.png"),
+            draw_figure3(results.experiments, FIGURE3_MORE, staging / "figure3_more.png"),
+        ]
+        log_path = reproduce_log_path(runs_root, protocol.name)
+        reproduce_log = json.loads(log_path.read_text()) if log_path.is_file() else None
+        readme = results_readme(results, [p.name for p in written], reproduce_log)
+        written.append(atomic_write_text(staging / "README.md", readme))
+    written = [out_dir / p.name for p in written]  # swapped in as one set
     if project_readme is not None and update_readme_results(project_readme, out_dir):
         written.append(project_readme)
     log.info("wrote %s", ", ".join(str(p) for p in written))

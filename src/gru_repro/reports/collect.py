@@ -7,6 +7,7 @@ rebuilt on any machine from committed run summaries, without checkpoints.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -115,19 +116,62 @@ def _cell(text: str | None) -> float:
     return float(text) if text else math.nan
 
 
+def _row_problem(cells: list[str], header: list[str]) -> str | None:
+    """Why a curves.csv row cannot be read (too few or many cells, a curve cell that is not a
+    number), or None."""
+    if len(cells) != len(header):
+        return f"{len(cells)} cells where the header has {len(header)}"
+    for name, text in zip(header, cells, strict=True):
+        if name not in CURVE_COLUMNS:
+            continue
+        try:
+            _cell(text)
+        except ValueError:
+            return f"{name} {text!r} is not a number"
+    return None
+
+
 def read_curves(path: Path) -> list[dict[str, float]]:
-    """curves.csv rows as floats; empty cells (no validation that epoch) become NaN."""
+    """curves.csv rows as floats; empty cells (no validation that epoch) become NaN.
+
+    A file cut short (copied while written, or by a writer killed before the writes were
+    atomic) ends in a torn row: no final newline, too few cells, or a number cut into something
+    else ("3.1e"). That last row is dropped with a warning naming the file, so no report plots a
+    truncated number; a bad row anywhere else is an error naming the file and the line.
+    """
     if not path.is_file():
         return []
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        absent = [c for c in CURVE_COLUMNS if c not in (reader.fieldnames or [])]
-        if absent:
-            raise ValueError(f"{path}: missing columns {absent}; expected {list(CURVE_COLUMNS)}")
-        try:
-            return [{c: _cell(row[c]) for c in CURVE_COLUMNS} for row in reader]
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
+    text = path.read_text(encoding="utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records = [(reader.line_num, cells) for cells in reader if cells]  # blank lines skipped
+    torn = None  # (line, cells, why) of the dropped last row
+    if records and not text.endswith(("\n", "\r")):
+        torn = (*records.pop(), "no final newline")
+    if not records:
+        log.warning("%s: cut short before the end of its header; the run has no curves", path)
+        return []
+    (_, header), body = records[0], records[1:]
+    absent = [c for c in CURVE_COLUMNS if c not in header]
+    if absent:
+        raise ValueError(f"{path}: missing columns {absent}; expected {list(CURVE_COLUMNS)}")
+    if torn is None and body and (problem := _row_problem(body[-1][1], header)):
+        torn = (*body.pop(), problem)
+    if torn is not None:
+        line, cells, why = torn
+        log.warning(
+            "%s: dropped its last row, line %d, cut short (%s): %r",
+            path,
+            line,
+            why,
+            ",".join(cells),
+        )
+    rows = []
+    for line, cells in body:
+        if problem := _row_problem(cells, header):
+            raise ValueError(f"{path}: line {line}: {problem}; the file is damaged: rerun the run")
+        values = dict(zip(header, cells, strict=True))
+        rows.append({c: _cell(values[c]) for c in CURVE_COLUMNS})
+    return rows
 
 
 @dataclass

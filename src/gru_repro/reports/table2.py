@@ -12,6 +12,7 @@ from gru_repro.reports.collect import (
     GRID_EDGE_NOTE,
     STILL_IMPROVING_NOTE,
     STILL_IMPROVING_RULE,
+    Run,
     SweepResults,
     UnitResult,
 )
@@ -50,11 +51,35 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), std
 
 
+TABLE_VALUES = ("train_nll", "test_nll")  # a seed run counts when metrics.json has both
+
+
+def counted_seed_runs(result: UnitResult) -> tuple[list[Run], int, list[str]]:
+    """The seed runs Table 2 averages and counts as "seeds", the number that diverged, and why
+    each other seed is not counted ("seed 3 (not run)", "seed 2 (`completed`, no test_nll)").
+
+    A seed counts when its run finished without diverging and has a finite train and test NLL:
+    a run without one would count in "seeds" but not in the mean.
+    """
+    counted, n_diverged, left_out = [], 0, []
+    for seed, run in sorted(result.seed_runs.items()):
+        if run is None:
+            left_out.append(f"seed {seed} (not run)")
+        elif not run.finished:
+            left_out.append(f"seed {seed} (`{run.status}`, unfinished)")
+        elif run.status == "diverged":
+            n_diverged += 1
+        elif absent := [k for k in TABLE_VALUES if not math.isfinite(run.get(k))]:
+            left_out.append(f"seed {seed} (`{run.status}`, no {' or '.join(absent)})")
+        else:
+            counted.append(run)
+    return counted, n_diverged, left_out
+
+
 def _row(
     experiment: str, dataset: str, result: UnitResult, overrides: tuple[str, ...] = ()
 ) -> Table2Row:
-    runs = [r for r in result.finished_seed_runs if r.status != "diverged"]
-    n_diverged = sum(r.status == "diverged" for r in result.finished_seed_runs)
+    runs, n_diverged, left_out = counted_seed_runs(result)
     train = _mean_std([r.get("train_nll") for r in runs])
     test = _mean_std([r.get("test_nll") for r in runs])
     paper_train = paper_nll(experiment, "train", result.unit)
@@ -71,6 +96,8 @@ def _row(
             notes.append("no candidate finished without diverging")
     if n_diverged:
         notes.append(f"{n_diverged} seed run(s) diverged, left out")
+    if left_out:
+        notes.append("not counted: " + ", ".join(left_out))
     n_improving = sum(r.still_improving for r in runs)
     if n_improving:
         notes.append(f"{STILL_IMPROVING_NOTE} ({n_improving} of {len(runs)} seed runs)")

@@ -25,7 +25,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from gru_repro.atomic import atomic_torch_save
+from gru_repro.atomic import atomic_torch_save, remove_stale_temp_files
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_diff, identity_hash
 from gru_repro.data import DataSplits, make_batches
@@ -155,6 +155,7 @@ class Trainer:
         ):  # a fresh start (or trainer.force): no stale checkpoint may survive
             for name in ("best.pt", "last.pt"):
                 (self.ckpt_dir / name).unlink(missing_ok=True)
+        remove_stale_temp_files(self.run_dir, recursive=True)  # temp files of killed writers
         self.writer = SummaryWriter(str(self.run_dir), purge_step=st.updates)
         self._write_metrics(status="running")
         # a kill after last.pt but before curves.csv was written left it a row short
