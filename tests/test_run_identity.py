@@ -188,3 +188,20 @@ def test_every_config_error_is_one_line_exit_2_and_writes_nothing(
     (line,) = error_lines(result)
     assert line.startswith("error: ") and words in line, line
     assert not list(tmp_path.rglob("*.*")), "a config error wrote files"
+
+
+def test_a_rerun_removes_the_temp_files_of_killed_writers(tmp_path: Path) -> None:
+    cfg = small_config("trainer.max_epochs=2", "trainer.patience=0")
+    run(cfg, tmp_path)
+    _mark_interrupted(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    debris = [
+        tmp_path / f".curves.csv.{dead}.ab12cd34.tmp.csv",
+        tmp_path / "checkpoints" / f".last.pt.{dead}.ef56ab78.tmp.pt",
+    ]
+    live = tmp_path / f".metrics.json.{os.getpid()}.0123abcd.tmp.json"  # a live writer's
+    for path in [*debris, live]:
+        path.write_text("torn")
+    assert run(cfg, tmp_path)["status"] == "completed"
+    assert not any(path.exists() for path in debris) and live.exists()
