@@ -26,6 +26,7 @@ exits 1. Reports are rebuilt at the end (scripts/make_reports.py does the same o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from gru_repro import config_dir
 from gru_repro.atomic import atomic_write_text
+from gru_repro.config.errors import CONFIG_ERRORS, one_line
 from gru_repro.provenance import machine_description, utc_now
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
@@ -194,6 +196,32 @@ def record_time(runs: Path, name: str, command: str, started_at: str, seconds: f
     atomic_write_text(path, json.dumps(entry, indent=2) + "\n")
 
 
+def with_planned_folders(protocol: Protocol, extra: list[str], only: list[str] | None) -> Protocol:
+    """The protocol with the folder of every planned run (gru_repro.train.planned_folders).
+
+    A config error (the extra overrides do not fit an experiment) is raised for the experiments
+    to run; an experiment left out by --only that they do not fit keeps no folders (the reports
+    then find none of its runs, and say so)."""
+    plans = []
+    for plan in protocol.experiments:
+        try:
+            plans.append(
+                plan.with_folders(
+                    lambda plan: planned_folders(
+                        [f"experiment={plan.experiment}", *plan.overrides, *extra],
+                        list(plan.units),
+                        list(plan.lrs),
+                        list(plan.seeds),
+                    )
+                )
+            )
+        except CONFIG_ERRORS:
+            if not only or plan.experiment in only:
+                raise
+            plans.append(plan)
+    return dataclasses.replace(protocol, experiments=tuple(plans))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=("full", "quick"), default="full")
@@ -267,15 +295,6 @@ def main(argv: list[str] | None = None) -> int:
         protocol = quick_protocol(CONFIG_DIR)
     else:
         protocol = full_protocol(CONFIG_DIR, speech=args.speech, optim=args.optim)
-    protocol = protocol.with_folders(
-        lambda plan: planned_folders(
-            [f"experiment={plan.experiment}", *plan.overrides, *args.override],
-            list(plan.units),
-            list(plan.lrs),
-            list(plan.seeds),
-        )
-    )
-    to_run = protocol
     if args.only:
         unknown = set(args.only) - {p.experiment for p in protocol.experiments}
         if unknown:
@@ -283,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: --only {sorted(unknown)} not in protocol {protocol.name}", file=sys.stderr
             )
             return 2
+    try:
+        protocol = with_planned_folders(protocol, args.override, args.only)
+    except CONFIG_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+    to_run = protocol
+    if args.only:
         plans = tuple(p for p in protocol.experiments if p.experiment in args.only)
         to_run = Protocol(protocol.name, plans, protocol.description)
     args.runs.mkdir(parents=True, exist_ok=True)

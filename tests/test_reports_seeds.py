@@ -89,10 +89,12 @@ def test_missing_and_unfinished_seed_runs_are_named_not_counted(tmp_path: Path) 
 def test_committed_tables_rebuild_byte_for_byte(folder: str) -> None:
     """No seed is missing in the committed runs: the new rule changes none of their tables."""
     out = REPO_ROOT / folder
-    runs = {"results": "results/runs", "results/released": "results/runs_released"}.get(
-        folder, f"{folder}/runs"
-    )
-    protocol = Protocol.load(REPO_ROOT / runs)
+    runs, name = {
+        "results": ("results/runs", "full"),
+        "results/released": ("results/runs", "full-released-optim"),
+        "results/quick": ("results/quick/runs", "quick"),
+    }[folder]
+    protocol = Protocol.load(REPO_ROOT / runs, name)
     results = collect(REPO_ROOT / runs, protocol)
     rows = table2_rows(results)
     assert all("not counted" not in r.note for r in rows)

@@ -22,7 +22,7 @@ PUBLISH = {  # maintainer target -> a path it must write under results/
     "publish-samples": "--out results/samples",
     "publish-bench": "--out-dir results",
     "publish-table1": "--out results/table1.md",
-    "reports": "--runs results/runs --out results",
+    "reports": "--runs results/runs --protocol full --out results",
     "reproduce": "--runs results/runs --out results",
 }
 
@@ -146,7 +146,7 @@ def test_fresh_clone_reproduce_quick_trains_into_outputs_and_git_stays_clean(
     assert "runs in outputs/quick/runs, reports in outputs/quick" in first
     assert "left alone" in first
 
-    runs = sorted((clone / "outputs/quick/runs/music/jsb").glob("*/lr=*/seed=*"))
+    runs = sorted((clone / "outputs/quick/runs/music/jsb").glob("*/*/lr=*/seed=*"))
     assert len(runs) == 3 * 3 + 3  # 3 units x 3 candidates, then seed 2 of each selected rate
     for run in runs:  # really trained: a final status and a checkpoint to sample from
         assert '"status": "completed"' in (run / "metrics.json").read_text()
@@ -179,7 +179,7 @@ def test_publishing_the_quick_protocol_rewrites_only_its_provenance(tmp_path: Pa
     first = done.stdout.splitlines()[0]
     assert "results/quick/runs" in first and "COMMITTED" in first
     changed = {line[3:] for line in _git_status(clone).splitlines()}
-    assert changed == {"results/quick/README.md", "results/quick/runs/reproduce.json"}
+    assert changed == {"results/quick/README.md", "results/quick/runs/protocols/quick.reproduce.json"}
     readme = (clone / "results/quick/README.md").read_text()
     commits = {
         json.loads(path.read_text())["git_commit"]
