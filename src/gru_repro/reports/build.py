@@ -96,7 +96,8 @@ def build_reports(
     allow_incomplete: bool = False,
     project_readme: Path | None = None,
 ) -> list[Path]:
-    """Build results/{table2.md,table2.csv,lr_search.md,figure3.png,figure3_more.png,README.md}.
+    """Build results/{table2.md,table2.csv,lr_search.md,figure3.png,figure3_more.png,README.md}
+    (a figure only when the protocol has one of its data sets).
 
     `project_readme`: a README whose results block (between the markers of
     `gru_repro.reports.readme_section`) is replaced with Table 2 and the figures.
@@ -114,9 +115,11 @@ def build_reports(
         ),
         atomic_write_text(out_dir / "table2.csv", table2_csv(rows)),
         atomic_write_text(out_dir / "lr_search.md", lr_search_markdown(results)),
-        draw_figure3(results.experiments, FIGURE3_MAIN, out_dir / "figure3.png"),
-        draw_figure3(results.experiments, FIGURE3_MORE, out_dir / "figure3_more.png"),
     ]
+    for columns, name in ((FIGURE3_MAIN, "figure3.png"), (FIGURE3_MORE, "figure3_more.png")):
+        figure = draw_figure3(results.experiments, columns, out_dir / name)
+        if figure is not None:  # None: the protocol has none of these data sets
+            written.append(figure)
     log_path = runs_root / REPRODUCE_LOG
     reproduce_log = json.loads(log_path.read_text()) if log_path.is_file() else None
     readme = results_readme(results, [p.name for p in written], reproduce_log)
