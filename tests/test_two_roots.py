@@ -179,7 +179,10 @@ def test_publishing_the_quick_protocol_rewrites_only_its_provenance(tmp_path: Pa
     first = done.stdout.splitlines()[0]
     assert "results/quick/runs" in first and "COMMITTED" in first
     changed = {line[3:] for line in _git_status(clone).splitlines()}
-    assert changed == {"results/quick/README.md", "results/quick/runs/protocols/quick.reproduce.json"}
+    assert changed == {
+        "results/quick/README.md",
+        "results/quick/runs/protocols/quick.reproduce.json",
+    }
     readme = (clone / "results/quick/README.md").read_text()
     commits = {
         json.loads(path.read_text())["git_commit"]

@@ -129,7 +129,8 @@ def build_reports(
     allow_incomplete: bool = False,
     project_readme: Path | None = None,
 ) -> list[Path]:
-    """Build results/{table2.md,table2.csv,lr_search.md,figure3.png,figure3_more.png,README.md}.
+    """Build results/{table2.md,table2.csv,lr_search.md,figure3.png,figure3_more.png,README.md}
+    (a figure only when the protocol has one of its data sets).
 
     `project_readme`: a README whose results block (between the markers of
     `gru_repro.reports.readme_section`) is replaced with Table 2 and the figures.
@@ -151,14 +152,20 @@ def build_reports(
             ),
             atomic_write_text(staging / "table2.csv", table2_csv(rows)),
             atomic_write_text(staging / "lr_search.md", lr_search_markdown(results)),
-            draw_figure3(results.experiments, FIGURE3_MAIN, staging / "figure3.png"),
-            draw_figure3(results.experiments, FIGURE3_MORE, staging / "figure3_more.png"),
         ]
+        figures = ((FIGURE3_MAIN, "figure3.png"), (FIGURE3_MORE, "figure3_more.png"))
+        for columns, name in figures:
+            figure = draw_figure3(results.experiments, columns, staging / name)
+            if figure is not None:  # None: the protocol has none of these data sets
+                written.append(figure)
         log_path = reproduce_log_path(runs_root, protocol.name)
         reproduce_log = json.loads(log_path.read_text()) if log_path.is_file() else None
         readme = results_readme(results, [p.name for p in written], reproduce_log)
         written.append(atomic_write_text(staging / "README.md", readme))
     written = [out_dir / p.name for p in written]  # swapped in as one set
+    for _, name in figures:  # a figure this protocol no longer has must not stay behind
+        if out_dir / name not in written:
+            (out_dir / name).unlink(missing_ok=True)
     if project_readme is not None and update_readme_results(project_readme, out_dir):
         written.append(project_readme)
     log.info("wrote %s", ", ".join(str(p) for p in written))

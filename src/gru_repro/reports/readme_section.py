@@ -42,8 +42,9 @@ def results_block(results_dir: Path, readme_dir: Path) -> str:
         "",
     ]
     for name, caption in (
-        ("figure3.png", "Figure 3: Nottingham, MuseData, speech A, speech B"),
-        ("figure3_more.png", "Figure 3, continued: JSB Chorales, Piano-midi"),
+        # the figures show only the data sets the protocol ran, and caption themselves
+        ("figure3.png", "Figure 3: learning curves of the selected runs"),
+        ("figure3_more.png", "Figure 3, continued: learning curves of the selected runs"),
     ):
         if (results_dir / name).is_file():
             lines += [f"![{caption}]({rel}/{name})", ""]

@@ -32,7 +32,7 @@ from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model
 from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
-from gru_repro.training import run_files
+from gru_repro.training import run_files, tensorboard_views
 from gru_repro.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -157,6 +157,7 @@ class Trainer:
                 (self.ckpt_dir / name).unlink(missing_ok=True)
         remove_stale_temp_files(self.run_dir, recursive=True)  # temp files of killed writers
         self.writer = SummaryWriter(str(self.run_dir), purge_step=st.updates)
+        self.nll_tags = tensorboard_views.start(self.writer, self.info, eval_train=s.eval_train)
         self._write_metrics(status="running")
         # a kill after last.pt but before curves.csv was written left it a row short
         run_files.write_curves(self.run_dir, st.history)
@@ -249,9 +250,9 @@ class Trainer:
                 "valid_nll": valid_nll,
             }
         )
-        self.writer.add_scalar("train/nll", train_nll, st.updates, walltime)
-        if valid_nll is not None:
-            self.writer.add_scalar("valid/nll", valid_nll, st.updates, walltime)
+        tensorboard_views.add_epoch_nll(
+            self.writer, self.nll_tags, train_nll, valid_nll, st.updates, walltime
+        )
         log.info(
             "epoch %d  updates %d  train %.4f  valid %s  %.1fs",
             epoch,
@@ -300,7 +301,7 @@ class Trainer:
         run_files.log_hparams(
             self.writer,
             {k: v for k, v in self.info.items() if k != "nll_convention"},
-            {f"hparam/{k}": v for k, v in finals.items() if k.endswith("_nll")},
+            {k: v for k, v in finals.items() if k.endswith("_nll")},
             log_step,
         )
         self.writer.close()

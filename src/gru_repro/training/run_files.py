@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -78,21 +79,45 @@ def write_curves(run_dir: str | Path, rows: list[dict]) -> None:
     atomic_write_text(Path(run_dir) / CURVES_FILE, buffer.getvalue(), fsync=True)
 
 
-def log_hparams(writer: SummaryWriter, hparam_dict: dict, metric_dict: dict, step: int) -> None:
+# Hparams a sweep varies (run folders are <experiment>/<unit>/lr=<lr>/seed=<seed>): listed first.
+LEADING_HPARAMS = ("unit", "lr", "seed")
+# Group of the final NLLs (at the best checkpoint) among the scalars: TensorBoard's Time Series
+# sorts groups by name and opens the first two, so their single points sort after the curves
+# (<dataset>/, train/, valid/).
+FINAL_TAG_GROUP = "with_best_weights"
+
+
+def _lead_with(experiment_summary, leading: tuple[str, ...]) -> None:
+    """Mark `leading` hparams as differing between sessions, in place. TensorBoard's hparams
+    dashboard lists hparams with `differs` first, then by name, and shows the first five; torch's
+    hparams() never sets it, which would show batch_size, dataset, device, eval_every, ..."""
+    value = experiment_summary.value[0]
+    data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in leading
+    value.metadata.plugin_data.content = data.SerializeToString()
+
+
+def log_hparams(writer: SummaryWriter, hparam_dict: dict, final_metrics: dict, step: int) -> None:
     """Hyperparameters and final metrics into the writer's own run folder.
 
-    ``SummaryWriter.add_hparams`` would open a separate timestamped subfolder; writing the three
-    hparams summaries to the same file writer keeps one run = one folder in TensorBoard.
+    ``final_metrics`` (``{"test_nll": ...}``, measured at the best checkpoint) become scalars
+    ``with_best_weights/<key>`` at ``step`` and the hparams dashboard's metrics; the hparams
+    begin with LEADING_HPARAMS. ``SummaryWriter.add_hparams`` would open a separate timestamped
+    subfolder; writing the three hparams summaries to the same file writer keeps one run = one
+    folder in TensorBoard.
     """
+    ordered = {k: hparam_dict[k] for k in LEADING_HPARAMS if k in hparam_dict} | hparam_dict
     clean_h = {
-        k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparam_dict.items()
+        k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in ordered.items()
     }
     clean_m = {
-        k: float(v)
-        for k, v in metric_dict.items()
+        f"{FINAL_TAG_GROUP}/{k}": float(v)
+        for k, v in final_metrics.items()
         if isinstance(v, (int, float)) and math.isfinite(v)
     }
     exp, ssi, sei = hparams(clean_h, clean_m)
+    _lead_with(exp, LEADING_HPARAMS)
     file_writer = writer._get_file_writer()
     for summary in (exp, ssi, sei):
         file_writer.add_summary(summary)
