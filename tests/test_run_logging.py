@@ -34,9 +34,13 @@ def test_sweep_log_lines_name_their_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [m for m in map(LINE.match, (done.stdout + done.stderr).splitlines()) if m]
     epochs = [(m["run"], m["text"]) for m in lines if m["text"].startswith("epoch 1 ")]
-    # the run folder below the sweep dir (music/jsb): <unit>/lr=<lr>/seed=<seed>
-    assert sorted(run for run, _ in epochs) == ["gru/lr=0.00134/seed=1", "tanh/lr=0.00134/seed=1"]
-    for unit in ("tanh", "gru"):
-        own_log = tmp_path / "music" / "jsb" / unit / "lr=0.00134" / "seed=1" / "train.log"
+    # the run folder below the sweep dir (music/jsb): <unit>/<optim>/lr=<lr>/seed=<seed>-<hash>
+    runs = sorted(run for run, _ in epochs)
+    assert [run.rsplit("-", 1)[0] for run in runs] == [
+        "gru/rmsprop/lr=0.00134/seed=1",
+        "tanh/rmsprop/lr=0.00134/seed=1",
+    ]
+    for run in runs:
+        own_log = tmp_path / "music" / "jsb" / run / "train.log"
         assert "epoch 1 " in own_log.read_text()  # the run's own file keeps Hydra's format
-        assert "lr=0.00134/seed=1]" not in own_log.read_text()
+        assert f"[{run}]" not in own_log.read_text()
