@@ -1,7 +1,7 @@
 """The paper's learning-rate candidates: 10 values exp(u), u ~ U(-12, -6), drawn once.
 
-PAPER.md: "the learning rate is picked by validation NLL out of 10 candidates exp(u),
-u ~ U(-12, -6)". We draw them once from a fixed seed so every engineer and every data set
+The paper (Chung et al. 2014) picks the learning rate by validation NLL out of 10
+candidates exp(u), u ~ U(-12, -6). We draw them once from a fixed seed so every engineer and every data set
 searches the same 10 values; `scripts/draw_lr_candidates.py` writes them into the experiment
 configs and `--check` verifies the configs still hold exactly this draw.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 LR_SEED = 20141211  # arXiv:1412.3555 was submitted on 2014-12-11
-N_CANDIDATES = 10  # PAPER.md, training protocol
+N_CANDIDATES = 10  # the paper's training protocol
 LOG_LR_LOW, LOG_LR_HIGH = -12.0, -6.0  # u ~ U(-12, -6): lr in [6.1e-6, 2.5e-3]
 SIGNIFICANT_DIGITS = 3  # rounded so that run folder names stay readable (lr=0.000123)
 
