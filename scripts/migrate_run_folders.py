@@ -9,7 +9,7 @@ lr=<lr>/seed=<seed>-<identity hash>/ with <root>/protocols/<name>.json (every pl
 folder) and <root>/protocols/<name>.reproduce.json.
 
 The identity of each old run is what the current configs compose for its protocol's overrides
-(gru_repro.train.planned_runs): exactly what a rerun of the protocol would train, so a rerun
+(gru_repro.train.plan_runs): exactly what a rerun of the protocol would train, so a rerun
 finds the migrated runs finished. Each metrics.json must agree with that identity on every
 setting it recorded (data set, unit, optimizer, lr, seed, batch size, epoch budget, patience,
 evaluation spacing, weight noise), or nothing is moved. metrics.json gains `identity`,
@@ -28,7 +28,7 @@ from pathlib import Path
 from gru_repro.atomic import atomic_write_text
 from gru_repro.config.identity import identity_hash
 from gru_repro.reports.protocol import Protocol, protocol_path, reproduce_log_path, run_key
-from gru_repro.train import planned_runs
+from gru_repro.train import plan_runs
 
 # metrics.json field -> identity key path: what an old run recorded of its config
 RECORDED = {
@@ -63,12 +63,7 @@ def migrate(old_root: Path, new_root: Path) -> int:
     moves = []  # (old folder, new folder, new metrics)
     plans = []
     for plan in protocol.experiments:
-        runs = planned_runs(
-            [f"experiment={plan.experiment}", *plan.overrides],
-            list(plan.units),
-            list(plan.lrs),
-            list(plan.seeds),
-        )
+        runs = plan_runs(plan)
         folders = {key: run[0] for key, run in runs.items()}
         plans.append(plan.with_folders(lambda _, folders=folders: folders))
         for (unit, lr, seed), (folder, identity) in runs.items():

@@ -14,7 +14,7 @@ runs, trains the missing ones and rewrites the committed reports.
 
 Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid. Run
 folders name each run's identity (configs/train.yaml); the folder of every planned run is asked
-of the entry point up front (gru_repro.train.planned_folders) and recorded in
+of the entry point up front (gru_repro.train.plan_runs) and recorded in
 <runs>/protocols/<name>.json, so rerunning this script skips finished runs (train.py reads their
 metrics.json), resumes interrupted ones (checkpoints/last.pt), launches nothing for a phase that
 is already done, and protocols that differ in any setting share one runs root. A diverged run
@@ -53,7 +53,7 @@ from gru_repro.reports.protocol import (
     reproduce_log_path,
 )
 from gru_repro.reports.readme_section import project_readme_for
-from gru_repro.train import planned_folders
+from gru_repro.train import plan_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = config_dir() / "experiment"
@@ -197,7 +197,7 @@ def record_time(runs: Path, name: str, command: str, started_at: str, seconds: f
 
 
 def with_planned_folders(protocol: Protocol, extra: list[str], only: list[str] | None) -> Protocol:
-    """The protocol with the folder of every planned run (gru_repro.train.planned_folders).
+    """The protocol with the folder of every planned run (gru_repro.train.plan_runs).
 
     A config error (the extra overrides do not fit an experiment) is raised for the experiments
     to run; an experiment left out by --only that they do not fit keeps no folders (the reports
@@ -205,16 +205,8 @@ def with_planned_folders(protocol: Protocol, extra: list[str], only: list[str] |
     plans = []
     for plan in protocol.experiments:
         try:
-            plans.append(
-                plan.with_folders(
-                    lambda plan: planned_folders(
-                        [f"experiment={plan.experiment}", *plan.overrides, *extra],
-                        list(plan.units),
-                        list(plan.lrs),
-                        list(plan.seeds),
-                    )
-                )
-            )
+            runs = plan_runs(plan, extra)
+            plans.append(plan.with_folders(lambda _, runs=runs: {k: r[0] for k, r in runs.items()}))
         except CONFIG_ERRORS:
             if not only or plan.experiment in only:
                 raise

@@ -12,7 +12,7 @@ import pytest
 
 from gru_repro.config.identity import identity_hash
 from gru_repro.reports.protocol import Protocol, protocol_names, run_key
-from gru_repro.train import planned_runs
+from gru_repro.train import plan_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS_ROOTS = [REPO_ROOT / "results" / "runs", REPO_ROOT / "results" / "quick" / "runs"]
@@ -27,12 +27,7 @@ def test_the_committed_runs_roots_hold_protocols() -> None:
 def test_committed_folders_are_what_the_configs_plan(root: Path, name: str) -> None:
     protocol = Protocol.load(root, name)
     for plan in protocol.experiments:
-        planned = planned_runs(
-            [f"experiment={plan.experiment}", *plan.overrides],
-            list(plan.units),
-            list(plan.lrs),
-            list(plan.seeds),
-        )
+        planned = plan_runs(plan)
         for (unit, lr, seed), (folder, identity) in planned.items():
             assert plan.folders[run_key(unit, lr, seed)] == folder, (plan.experiment, folder)
             metrics_file = root / folder / "metrics.json"

@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from tensorboard import context
 from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -20,23 +18,15 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams.backend_context import _sort_and_reduce_to_hparams_limit
 from tensorboard.plugins.scalar.scalars_plugin import ScalarsPlugin
 
-from gru_repro.train import CONFIG_DIR, run
+from gru_repro.train import run
 from gru_repro.training.tensorboard_views import figure3_layout, nll_tags
+from tests.test_train_entry import small_config
 
 UNITS = ("tanh", "gru")
 
 
 def _config(unit: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                "data.n_train=8", "data.n_valid=4", "data.n_test=4", "data.max_length=20",
-                "trainer.max_epochs=3", "trainer.eval_every=2", "trainer.batch_size=4",
-                f"model={unit}",
-            ],
-        )  # fmt: skip
+    return small_config("trainer.max_epochs=3", "trainer.eval_every=2", f"model={unit}")
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ def _current_umask() -> int:
     return mask
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -82,7 +83,7 @@ def atomic_path(
     try:
         yield tmp
         if fsync:
-            _fsync_file(tmp)
+            fsync_path(tmp)
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; results are shared
         os.replace(tmp, path)
     finally:

@@ -126,6 +126,17 @@ def planned_runs(
     return runs
 
 
+def plan_runs(plan, extra: list[str] = ()) -> dict[tuple[str, float, int], tuple[str, dict]]:
+    """``planned_runs`` of a protocol's ``ExperimentPlan`` (gru_repro.reports.protocol): its
+    experiment, its overrides and ``extra`` ones, every unit x lr x seed."""
+    return planned_runs(
+        [f"experiment={plan.experiment}", *plan.overrides, *extra],
+        list(plan.units),
+        list(plan.lrs),
+        list(plan.seeds),
+    )
+
+
 def planned_folders(
     overrides: list[str], units: list[str], lrs: list[float], seeds: list[int]
 ) -> dict[tuple[str, float, int], str]:

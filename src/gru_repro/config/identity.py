@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # Keys ("group.key", or a whole group) that say how an invocation treats a run, where files
@@ -36,16 +37,20 @@ def is_run_only(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in RUN_ONLY_KEYS)
 
 
-def run_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` (resolved, plain data) without its run-only keys."""
+def run_identity(
+    config: Mapping[str, Any], plain: Callable[[Any], Any] = lambda value: value
+) -> dict[str, Any]:
+    """``config`` without its run-only keys, each kept value passed through ``plain`` (e.g.
+    resolving an OmegaConf node: run-only keys are left unresolved, Hydra's node included)."""
     identity: dict[str, Any] = {}
-    for group, value in config.items():
-        if is_run_only(group):
+    for group in config:
+        if is_run_only(str(group)):
             continue
-        if isinstance(value, dict):
-            identity[group] = {k: v for k, v in value.items() if not is_run_only(f"{group}.{k}")}
+        value = config[group]
+        if isinstance(value, Mapping):
+            identity[group] = {k: plain(value[k]) for k in value if not is_run_only(f"{group}.{k}")}
         else:
-            identity[group] = value
+            identity[group] = plain(value)
     return identity
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from gru_repro.config.identity import identity_hash, is_run_only
+from gru_repro.config.identity import identity_hash, run_identity
 from gru_repro.config.schema import SCHEMAS, TrainConfig
 
 IDENTITY_RESOLVER = "run_identity_hash"  # ${run_identity_hash:} in configs/train.yaml
@@ -32,16 +32,7 @@ def identity_of(cfg: DictConfig) -> dict[str, Any]:
             return OmegaConf.to_container(node, resolve=True)
         return node
 
-    identity: dict[str, Any] = {}
-    for group in cfg:
-        if is_run_only(str(group)):
-            continue
-        node = cfg[group]
-        if isinstance(node, DictConfig):
-            identity[group] = {k: plain(node[k]) for k in node if not is_run_only(f"{group}.{k}")}
-        else:
-            identity[group] = plain(node)
-    return identity
+    return run_identity(cfg, plain)
 
 
 def _identity_hash(*, _root_: DictConfig) -> str:

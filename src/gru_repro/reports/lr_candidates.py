@@ -1,8 +1,8 @@
 """The paper's learning-rate candidates: 10 values exp(u), u ~ U(-12, -6), drawn once.
 
-The paper (Chung et al. 2014) picks the learning rate by validation NLL out of 10
-candidates exp(u), u ~ U(-12, -6). We draw them once from a fixed seed so every engineer and every data set
-searches the same 10 values; `scripts/draw_lr_candidates.py` writes them into the experiment
+The paper (Chung et al. 2014) picks the learning rate by validation NLL out of 10 candidates
+exp(u), u ~ U(-12, -6). We draw them once from a fixed seed so every engineer and every data
+set searches the same 10 values; `scripts/draw_lr_candidates.py` writes them into the experiment
 configs and `--check` verifies the configs still hold exactly this draw.
 """
 

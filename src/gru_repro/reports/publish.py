@@ -46,7 +46,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gru_repro.atomic import atomic_write_text, process_is_alive, remove_stale_temp_files
+from gru_repro.atomic import (
+    atomic_write_text,
+    fsync_path,
+    process_is_alive,
+    remove_stale_temp_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +68,6 @@ def _folder_lock(folder: Path) -> Iterator[None]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    finally:
-        os.close(fd)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's data, or a folder's entries, to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -111,7 +107,7 @@ def _complete(out_dir: Path, record: dict) -> list[str]:
         staged = staging / name
         if staged.is_file():
             os.replace(staged, out_dir / name)
-    _fsync(out_dir)
+    fsync_path(out_dir)
     wrong = [
         name
         for name, digest in record["files"].items()
@@ -186,9 +182,9 @@ def _staged_files(staging: Path) -> dict[str, str]:
     for path in sorted(staging.iterdir()):
         if path.name.startswith(".") or path.is_symlink() or not path.is_file():
             raise ValueError(f"{path}: a report set holds plain files only")
-        _fsync(path)
+        fsync_path(path)
         files[path.name] = _sha256(path)
-    _fsync(staging)
+    fsync_path(staging)
     return files
 
 
