@@ -23,6 +23,7 @@ from gru_repro.reports.publish import SWAP_MARKER, finish_interrupted_swap, stag
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SET = ("README.md", "figure3.png", "figure3_more.png", "lr_search.md", "table2.csv", "table2.md")
 OLD = {name: f"old {name}\n".encode() for name in SET}
+BUILD_TIME_LINE = "- reports built "  # results/README.md's only line that names the clock
 NEW = {name: f"new {name}, longer than the old one\n".encode() for name in SET}
 
 # Publishes NEW into argv[1], SIGKILLing itself just before or after its n-th os.replace or
@@ -156,10 +157,11 @@ def _fill(runs: Path, protocol: Protocol, offset: float, epochs: int) -> None:
 
 
 def _report_bytes(out: Path) -> dict[str, bytes]:
-    """The set's files; README without its build date (minutes may tick between builds)."""
+    """The set's files; README without its build-time line (minutes may tick between builds)."""
     contents = _contents(out)
     readme = contents["README.md"].decode().splitlines(keepends=True)
-    contents["README.md"] = "".join(x for x in readme if not x.startswith("- date:")).encode()
+    assert sum(x.startswith(BUILD_TIME_LINE) for x in readme) == 1, "the README format moved"
+    contents["README.md"] = "".join(x for x in readme if not x.startswith(BUILD_TIME_LINE)).encode()
     return contents
 
 
