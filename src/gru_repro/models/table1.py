@@ -22,7 +22,7 @@ PAPER_TABLE1 = {
 }
 # The printed music counts as budgets (the rounded Table 1 values).
 MUSIC_BUDGETS = {"lstm": 19_800, "gru": 20_200, "tanh": 20_100}
-SPEECH_INPUT = 20  # samples per step (paper, section 4.1)
+SPEECH_INPUT = 20  # samples per step (docs/paper.md, "Tasks")
 MUSIC_NOMINAL_INPUT = 100  # the input size the paper's music counts fit exactly
 MUSIC_REAL_INPUT = 88  # piano keys, MIDI 21-108
 

@@ -1,7 +1,8 @@
 """The paper's Table 2, typed in once with its source, to print beside our numbers.
 
 Source: Chung, Gulcehre, Cho & Bengio (2014), arXiv:1412.3555, Table 2 ("The average negative
-log-probabilities of the training and test sets"), nats per time step, single runs.
+log-probabilities of the training and test sets"), nats per time step, single runs; the same
+table, with the protocol behind it, is in docs/paper.md ("Table 2").
 The speech rows are Ubisoft A / B, internal corpora we replace by FSDD: beside ours for the
 ranking of the units only, the numbers are not comparable.
 """

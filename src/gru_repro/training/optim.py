@@ -1,6 +1,7 @@
 """Optimizers and learning-rate schedules: the paper's plain RMSProp and the released code's form.
 
-The paper only says "RMSProp" with a learning rate picked out of exp(U(-12, -6)). Two forms:
+The paper only says "RMSProp" with a learning rate picked out of exp(U(-12, -6)) (docs/paper.md,
+"Training protocol" and "The released code"). Two forms:
 
 - ``rmsprop``: ``torch.optim.RMSprop`` with every knob passed explicitly from the config.
 - ``rmsprop_released``: the first author's released code (librnn, ``RMSPropMomentum``), which
