@@ -219,3 +219,21 @@ def test_bad_population_settings_fail_clearly() -> None:
     other = build_population_optimizer(params, name="rmsprop_released", lrs=[1e-3] * 3, decay=0.9)
     with pytest.raises(ValueError, match="options"):
         other.load_state_dict(opt.state_dict())
+
+
+def test_auto_falls_back_to_per_member_updates_where_the_kernels_round_otherwise(
+    monkeypatch,
+) -> None:
+    """On a build whose fused kernel rounds otherwise than the vectorised form (the probe says
+    so), ``auto`` takes the per-member path, which calls the single run's very kernel."""
+    import gru_repro.training.population.stacked as population_optim
+
+    runs = Runs(OPTIONS["momentum"], "linear", torch.float64, lr_update="auto")
+    assert runs.pop_opt._vectorised(runs.pop_params[0]) is (
+        population_optim.vectorised_lr_ops_are_exact(torch.float64, "cpu")
+    )
+    monkeypatch.setattr(population_optim, "vectorised_lr_ops_are_exact", lambda *_: False)
+    assert runs.pop_opt._vectorised(runs.pop_params[0]) is False
+    for _ in range(3):
+        runs.step()
+    runs.assert_identical()

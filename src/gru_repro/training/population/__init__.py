@@ -24,12 +24,14 @@ from gru_repro.training.population.members import (
 from gru_repro.training.population.noise import PopulationWeightNoise, noisy_member_parameter_names
 from gru_repro.training.population.optim import (
     PopulationFlooredRMSprop,
-    PopulationOptimizer,
     PopulationRMSprop,
     build_population_optimizer,
-    vectorised_lr_ops_are_exact,
 )
 from gru_repro.training.population.schedule import PopulationSchedule, build_population_schedule
+from gru_repro.training.population.stacked import (
+    PopulationOptimizer,
+    vectorised_lr_ops_are_exact,
+)
 
 __all__ = [
     "PopulationFlooredRMSprop",

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from gru_repro.training.optim import build_optimizer, build_scheduler
-from gru_repro.training.population.optim import PopulationOptimizer
 from gru_repro.training.population.schedule import PopulationSchedule
+from gru_repro.training.population.stacked import PopulationOptimizer
 
 
 def member_state_dict(
