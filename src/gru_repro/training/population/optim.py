@@ -1,0 +1,167 @@
+"""RMSProp for a population: P members' parameters stacked along a leading dimension, one
+learning rate per member, every member's update bit for bit the single run's.
+
+The single run (``training/optim.py``) steps ``torch.optim.RMSprop`` (its single-tensor CPU
+path) or ``FlooredRMSprop``. Here each step is one pass over the stacked tensors:
+
+- every elementwise op that does not involve the learning rate runs once over all members. An
+  elementwise kernel gives each element the same bits wherever it sits in a tensor (checked in
+  tests/test_population_optim.py, tails and threads included), so member p's slice is the
+  single run's tensor.
+- the learning-rate op (a fused kernel in the single run) runs vectorised where that is bit
+  for bit the fused kernel, else per member (``population/stacked.py`` says how).
+
+Hand-written (not a ``torch.optim.Optimizer``) because torch's optimizers hold one learning rate
+per parameter group, and a group per member would cost P kernel calls for every op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+from gru_repro.training.optim import OPTIMIZERS
+from gru_repro.training.population.stacked import PopulationOptimizer
+
+
+class PopulationRMSprop(PopulationOptimizer):
+    """``torch.optim.RMSprop`` (single-tensor path) for every member, member k at ``lrs[k]``.
+
+    State per parameter, as torch names it: ``square_avg``, plus ``momentum_buffer`` when
+    ``momentum > 0`` and ``grad_avg`` when ``centered``; all (P, ...).
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        lrs: Sequence[float],
+        *,
+        alpha: float = 0.95,
+        eps: float = 1e-6,
+        momentum: float = 0.0,
+        centered: bool = False,
+        weight_decay: float = 0.0,
+        lr_update: str = "auto",
+    ) -> None:
+        if eps < 0 or momentum < 0 or weight_decay < 0 or alpha < 0:
+            raise ValueError(
+                f"RMSprop needs alpha, eps, momentum, weight_decay >= 0, got "
+                f"{alpha}, {eps}, {momentum}, {weight_decay}"
+            )
+        self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
+        self.centered, self.weight_decay = bool(centered), float(weight_decay)
+        self.state_names = ("square_avg",)
+        self.state_names += ("momentum_buffer",) if self.momentum > 0 else ()
+        self.state_names += ("grad_avg",) if self.centered else ()
+        super().__init__(params, lrs, lr_update)
+
+    def options(self) -> dict:
+        return {
+            "name": "rmsprop",
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "centered": self.centered,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _update(self, p: Tensor, g: Tensor, state: dict[str, Tensor]) -> None:
+        # torch/optim/rmsprop.py _single_tensor_rmsprop, op for op
+        if self.weight_decay != 0:
+            g = g.add(p, alpha=self.weight_decay)
+        square_avg = state["square_avg"]
+        square_avg.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)
+        if self.centered:
+            grad_avg = state["grad_avg"]
+            grad_avg.lerp_(g, 1 - self.alpha)
+            avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg.add_(self.eps)
+        if self.momentum > 0:
+            buf = state["momentum_buffer"]
+            buf.mul_(self.momentum).addcdiv_(g, avg)
+            self._add_lr_scaled(p, buf)
+        else:
+            self._addcdiv_lr_scaled(p, g, avg)
+
+
+class PopulationFlooredRMSprop(PopulationOptimizer):
+    """The project's ``FlooredRMSprop`` (librnn's form) for every member, member k at
+    ``lrs[k]``. State per parameter: ``square_avg`` and ``velocity``, (P, ...)."""
+
+    state_names = ("square_avg", "velocity")
+    counts_steps = False
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        lrs: Sequence[float],
+        *,
+        decay: float = 0.95,
+        momentum: float = 0.9,
+        rms_floor: float = 0.01,
+        lr_update: str = "auto",
+    ) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"optim.decay must be in [0, 1), got {decay}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"optim.momentum must be in [0, 1), got {momentum}")
+        if rms_floor <= 0:
+            raise ValueError(f"optim.rms_floor must be > 0, got {rms_floor}")
+        self.decay, self.momentum, self.rms_floor = float(decay), float(momentum), float(rms_floor)
+        super().__init__(params, lrs, lr_update)
+
+    def options(self) -> dict:
+        return {
+            "name": "rmsprop_released",
+            "decay": self.decay,
+            "momentum": self.momentum,
+            "rms_floor": self.rms_floor,
+        }
+
+    def _update(self, p: Tensor, g: Tensor, state: dict[str, Tensor]) -> None:
+        # training/optim.py FlooredRMSprop.step, op for op
+        square_avg, velocity = state["square_avg"], state["velocity"]
+        square_avg.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)
+        rms = square_avg.sqrt().clamp_(min=self.rms_floor)
+        self._addcdiv_lr_scaled(velocity.mul_(self.momentum), g, rms)
+        p.add_(velocity)
+
+
+def build_population_optimizer(
+    params: Sequence[Tensor],
+    *,
+    name: str,
+    lrs: Sequence[float],
+    alpha: float = 0.95,
+    eps: float = 1e-6,
+    momentum: float = 0.0,
+    centered: bool = False,
+    weight_decay: float = 0.0,
+    decay: float = 0.95,
+    rms_floor: float = 0.01,
+    schedule: str = "constant",
+    final_lr_fraction: float = 1.0,
+    lr_update: str = "auto",
+) -> PopulationOptimizer:
+    """``training.optim.build_optimizer`` for a population: the same knobs, ``lrs`` (one per
+    member) instead of ``lr``. ``schedule``/``final_lr_fraction`` belong to the schedule."""
+    del schedule, final_lr_fraction
+    if name == "rmsprop":
+        return PopulationRMSprop(
+            params,
+            lrs,
+            alpha=alpha,
+            eps=eps,
+            momentum=momentum,
+            centered=centered,
+            weight_decay=weight_decay,
+            lr_update=lr_update,
+        )
+    if name == "rmsprop_released":
+        return PopulationFlooredRMSprop(
+            params, lrs, decay=decay, momentum=momentum, rms_floor=rms_floor, lr_update=lr_update
+        )
+    raise ValueError(f"unknown optim.name {name!r}: choose one of {', '.join(OPTIMIZERS)}")
