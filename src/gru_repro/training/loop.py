@@ -8,6 +8,10 @@ of train / valid / test at the best checkpoint.
                       identity={...})
     metrics = trainer.fit()     # the dict written to metrics.json
 
+One update reads top to bottom in ``Trainer._train_epoch``: the forward at noisy weights
+(``noisy_weights``, training/weight_noise.py), the backward, the paper's gradient rescaling
+(``clip_or_rescue``, training/clipping.py), the optimizer and schedule steps.
+
 A checkpoint is ``Trainer.state_dict()`` (checkpoints/last.pt, everything a resumed run needs)
 or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly where it was.
 """
@@ -42,7 +46,8 @@ from gru_repro.training.checkpoint import (
 )
 from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.early_stopping import EarlyStopping, explosion
-from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
+from gru_repro.training.evaluation import SplitEvaluator, best_weights
+from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss
 from gru_repro.training.optim import build_optimization
 from gru_repro.training.run_state import RunState
 from gru_repro.training.settings import TrainerSettings
@@ -100,15 +105,14 @@ class Trainer:
         )
         self.shuffle_generator = torch.Generator().manual_seed(self.seed + SHUFFLE_SEED_OFFSET)
         self.state = RunState()
-        self.eval_batches = {
-            name: [
-                b.to(settings.device)
-                for b in make_batches(
-                    getattr(splits, name), settings.eval_batch_size, shuffle=False
-                )
-            ]
-            for name in ("train", "valid", "test")
-        }
+        self.evaluate = SplitEvaluator(  # evaluate("valid") -> NLLTotals at the current weights
+            self.model,
+            splits,
+            batch_size=settings.eval_batch_size,
+            device=settings.device,
+            noise=self.noise if settings.eval_with_noise else None,
+            noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+        )
         self.info = {
             **(run_info or {}),
             "unit": self.model_options.get("unit"),
@@ -161,7 +165,7 @@ class Trainer:
         run_files.write_curves(self.run_dir, st.history)
 
         if st.epoch == 0 and st.initial_valid_nll is None:
-            self._evaluate_epoch(epoch=0, train_nll=self._eval("train").frame, t0=t0)
+            self._evaluate_epoch(epoch=0, train_nll=self.evaluate("train").frame, t0=t0)
         while (
             st.diverged_epoch is None and st.epoch < s.max_epochs and not self.stopper.should_stop
         ):
@@ -170,7 +174,7 @@ class Trainer:
             if train_nll is None:
                 break  # diverged inside the epoch; recorded in state
             if s.eval_train:
-                train_nll = self._eval("train").frame
+                train_nll = self.evaluate("train").frame
             if epoch % s.eval_every == 0 or epoch == s.max_epochs:
                 self._evaluate_epoch(epoch, train_nll, t0)
             else:
@@ -219,7 +223,7 @@ class Trainer:
 
     def _evaluate_epoch(self, epoch: int, train_nll: float, t0: float) -> None:
         st = self.state
-        valid_nll = self._eval("valid").frame
+        valid_nll = self.evaluate("valid").frame
         if st.initial_valid_nll is None:
             st.initial_valid_nll = valid_nll
         reason = explosion(train_nll, valid_nll, st.initial_valid_nll, self.settings.diverge_factor)
@@ -279,7 +283,7 @@ class Trainer:
             status = "completed"
         finals: dict = {}
         try:  # restore the best weights: every reported NLL is measured there
-            best = self._best_weights()
+            best = best_weights(self.ckpt_dir / "best.pt", self.stopper.best_epoch)
         except (FileNotFoundError, ValueError) as exc:  # saved once, now lost or torn
             status, finals["failed_reason"] = "failed", f"{exc}"
             log.error("run failed: %s", exc)
@@ -287,7 +291,7 @@ class Trainer:
             if best is not None:
                 self.model.load_state_dict(best)
                 for split in ("train", "valid", "test"):
-                    finals.update(self._eval(split).as_dict(split))
+                    finals.update(self.evaluate(split).as_dict(split))
         st.wall_seconds = time.perf_counter() - t0
         metrics = self._write_metrics(status=status, **finals)
         log_step = st.updates
@@ -307,27 +311,6 @@ class Trainer:
         return metrics
 
     # ----------------------------------------------------------------------------- helpers
-    def _best_weights(self) -> dict | None:
-        """checkpoints/best.pt's weights; None when no epoch was ever best (diverged early).
-        A best epoch whose file is gone or torn is an error: the run's NLLs cannot be measured."""
-        path = self.ckpt_dir / "best.pt"
-        if not self.stopper.best_epoch and not path.is_file():
-            return None
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} (epoch {self.stopper.best_epoch}) is missing; retrain the run with "
-                "trainer.force=true"
-            )
-        return load_checkpoint(path)["model"]
-
-    def _eval(self, split: str) -> NLLTotals:
-        draw = None
-        if self.settings.eval_with_noise and self.noise.active:
-            # a fresh, fixed stream per evaluation: deterministic, and leaves training's untouched
-            gen = torch.Generator().manual_seed(self.seed + EVAL_NOISE_SEED_OFFSET)
-            draw = lambda: self.noise.draw(gen)  # noqa: E731
-        return evaluate(self.model, self.eval_batches[split], draw_noise=draw)
-
     def _write_metrics(self, *, status: str, **extra) -> dict:
         st = self.state
         metrics = {
