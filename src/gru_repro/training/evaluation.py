@@ -4,6 +4,7 @@ and the best checkpoint, whose weights every reported NLL is measured at."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -12,6 +13,8 @@ from gru_repro.data import DataSplits, make_batches
 from gru_repro.training.checkpoint import load_checkpoint
 from gru_repro.training.metrics import NLLTotals, evaluate
 from gru_repro.training.weight_noise import WeightNoise
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 
@@ -47,6 +50,23 @@ class SplitEvaluator:
             generator = torch.Generator().manual_seed(self.noise_seed)
             draw = lambda: self.noise.draw(generator)  # noqa: E731
         return evaluate(self.model, self.batches[split], draw_noise=draw)
+
+    def at_best_checkpoint(self, path: Path, best_epoch: int) -> dict:
+        """The run's reported NLLs (``{split}_nll``, ``_seqavg``, ``_allframes`` of every split)
+        after loading the best checkpoint's weights into the model; ``{}`` when no epoch was
+        ever best, ``{"failed_reason": ...}`` when its file is lost or torn."""
+        try:
+            weights = best_weights(path, best_epoch)
+        except (FileNotFoundError, ValueError) as exc:  # saved once, now lost or torn
+            log.error("run failed: %s", exc)
+            return {"failed_reason": f"{exc}"}
+        if weights is None:
+            return {}
+        self.model.load_state_dict(weights)
+        finals: dict = {}
+        for split in SPLITS:
+            finals.update(self(split).as_dict(split))
+        return finals
 
 
 def best_weights(path: Path, best_epoch: int) -> dict | None:

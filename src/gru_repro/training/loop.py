@@ -46,7 +46,7 @@ from gru_repro.training.checkpoint import (
 )
 from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.early_stopping import EarlyStopping, explosion
-from gru_repro.training.evaluation import SplitEvaluator, best_weights
+from gru_repro.training.evaluation import SplitEvaluator
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss
 from gru_repro.training.optim import build_optimization
 from gru_repro.training.run_state import RunState
@@ -281,17 +281,12 @@ class Trainer:
             status = "early_stopped"
         else:
             status = "completed"
-        finals: dict = {}
-        try:  # restore the best weights: every reported NLL is measured there
-            best = best_weights(self.ckpt_dir / "best.pt", self.stopper.best_epoch)
-        except (FileNotFoundError, ValueError) as exc:  # saved once, now lost or torn
-            status, finals["failed_reason"] = "failed", f"{exc}"
-            log.error("run failed: %s", exc)
-        else:
-            if best is not None:
-                self.model.load_state_dict(best)
-                for split in ("train", "valid", "test"):
-                    finals.update(self.evaluate(split).as_dict(split))
+        # every reported NLL is measured at the best weights, restored into the model here
+        finals = self.evaluate.at_best_checkpoint(
+            self.ckpt_dir / "best.pt", self.stopper.best_epoch
+        )
+        if "failed_reason" in finals:
+            status = "failed"
         st.wall_seconds = time.perf_counter() - t0
         metrics = self._write_metrics(status=status, **finals)
         log_step = st.updates
