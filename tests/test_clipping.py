@@ -11,7 +11,7 @@ from exploding import Amplify
 from torch import nn
 
 from gru_repro.models import make_unit
-from gru_repro.training.clipping import OVERFLOW_SCALES, backward_and_clip, clip_gradient_norm
+from gru_repro.training.clipping import OVERFLOW_SCALES, clip_gradient_norm, clip_or_rescue
 
 
 def _params(*grads: torch.Tensor) -> list[nn.Parameter]:
@@ -65,6 +65,12 @@ def test_small_gradients_untouched_and_missing_ones_skipped() -> None:
     assert clip_gradient_norm([nn.Parameter(torch.ones(1))], 1.0) == 0.0
 
 
+def backward_then_clip(loss: torch.Tensor, params: list[nn.Parameter]) -> tuple[float, int]:
+    """As the training loop does it: a backward that keeps the graph, then clip_or_rescue."""
+    loss.backward(retain_graph=True)
+    return clip_or_rescue(loss, params, max_norm=1.0)
+
+
 def test_overflowing_gradient_is_recomputed_on_a_scaled_loss() -> None:
     """Gradient entries ~1e60 (inf in float32) from a finite loss: recomputed at loss scales
     1e-12 (still inf) then 1e-24; the result is the exact clipped direction of the true one."""
@@ -72,24 +78,40 @@ def test_overflowing_gradient_is_recomputed_on_a_scaled_loss() -> None:
     direction = torch.tensor([3.0, 4.0, 0.0])  # d loss / d w, times 1e60 through the amplifiers
     loss = (Amplify.apply(Amplify.apply(w, 1e30), 1e30) * direction).sum()
     assert torch.isfinite(loss)
-    norm, retries = backward_and_clip(loss, [w], max_norm=1.0)
+    norm, retries = backward_then_clip(loss, [w])
     assert retries == 2
     assert norm == pytest.approx(5e60, rel=1e-5)
     torch.testing.assert_close(w.grad, torch.tensor([0.6, 0.8, 0.0]))
 
 
-def test_ordinary_gradient_needs_no_retry_and_replaces_old_grads() -> None:
+def test_ordinary_gradients_need_no_retry() -> None:
     w = nn.Parameter(torch.tensor([1.0, 2.0]))
-    w.grad = torch.tensor([100.0, 100.0])  # stale: must be replaced, not accumulated
-    norm, retries = backward_and_clip((w * torch.tensor([0.3, 0.4])).sum(), [w], max_norm=1.0)
+    norm, retries = backward_then_clip((w * torch.tensor([0.3, 0.4])).sum(), [w])
     assert retries == 0 and norm == pytest.approx(0.5)
     torch.testing.assert_close(w.grad, torch.tensor([0.3, 0.4]))
+    w = nn.Parameter(torch.tensor([1.0, 2.0]))
+    norm, retries = backward_then_clip((w * torch.tensor([30.0, 40.0])).sum(), [w])
+    assert retries == 0 and norm == pytest.approx(50.0)
+    torch.testing.assert_close(w.grad, torch.tensor([0.6, 0.8]))  # clipped, no rescue
+
+
+def test_a_rescue_replaces_the_overflowed_gradient_of_every_parameter() -> None:
+    """Two parameters whose gradients (3e40, 4e40) both overflow: after one rescue each holds
+    its part of the clipped gradient of the loss itself, not the inf of the first pass."""
+    w, v = nn.Parameter(torch.tensor([1.0, 1.0])), nn.Parameter(torch.tensor([2.0]))
+    loss = (Amplify.apply(Amplify.apply(w, 1e20), 1e20) * torch.tensor([3.0, 0.0])).sum()
+    loss = loss + (Amplify.apply(Amplify.apply(v, 1e20), 1e20) * 4.0).sum()
+    assert torch.isfinite(loss)
+    norm, retries = backward_then_clip(loss, [w, v])
+    assert retries == 1 and norm == pytest.approx(5e40, rel=1e-5)
+    torch.testing.assert_close(w.grad, torch.tensor([0.6, 0.0]))
+    torch.testing.assert_close(v.grad, torch.tensor([0.8]))
 
 
 def test_gradient_beyond_every_scale_stays_non_finite() -> None:
     w = nn.Parameter(torch.ones(2))
     loss = Amplify.apply(Amplify.apply(Amplify.apply(w, 1e38), 1e38), 1e38).sum()
-    norm, retries = backward_and_clip(loss, [w], max_norm=1.0)
+    norm, retries = backward_then_clip(loss, [w])
     assert retries == len(OVERFLOW_SCALES) and not math.isfinite(norm)
 
 

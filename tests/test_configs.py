@@ -18,7 +18,7 @@ from gru_repro.config.store import to_objects
 from gru_repro.data.registry import LOADERS, resolve
 from gru_repro.models import build_model
 from gru_repro.train import CONFIG_DIR
-from gru_repro.training.optim import build_optimizer, build_scheduler
+from gru_repro.training.optim import build_optimization
 
 CONFIGS = Path(CONFIG_DIR)
 GROUPS = ("data", "model", "optim", "trainer", "experiment", "debug")
@@ -49,13 +49,8 @@ def check_values(cfg) -> None:
     config = to_objects(cfg)
     settings = config.trainer
     param = torch.nn.Parameter(torch.zeros(2))
-    optim = dataclasses.asdict(config.optim)
-    optimizer = build_optimizer([param], **optim)
-    build_scheduler(
-        optimizer,
-        schedule=optim["schedule"],
-        total_updates=settings.max_epochs * 10,
-        final_lr_fraction=optim["final_lr_fraction"],
+    build_optimization(
+        [param], dataclasses.asdict(config.optim), total_updates=settings.max_epochs * 10
     )
     model = build_model(input_size=20, output_size=10, **dataclasses.asdict(config.model))
     assert model.rnn.hidden_size == (config.model.hidden_size or model.rnn.hidden_size)

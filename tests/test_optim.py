@@ -6,8 +6,14 @@ import math
 
 import pytest
 import torch
+from torch.optim.lr_scheduler import LinearLR
 
-from gru_repro.training.optim import FlooredRMSprop, build_optimizer, build_scheduler
+from gru_repro.training.optim import (
+    FlooredRMSprop,
+    build_optimization,
+    build_optimizer,
+    build_scheduler,
+)
 
 
 def test_floored_rmsprop_matches_hand_computation() -> None:
@@ -62,3 +68,40 @@ def test_bad_optim_settings_fail_clearly() -> None:
         build_optimizer(p, name="rmsprop", lr=-1.0)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         build_optimizer(p, name="rmsprop", lr=1e-3, betas=(0.9, 0.99))
+    with pytest.raises(TypeError, match="'rms_floor'"):  # the released form's knob: not ignored
+        build_optimizer(p, name="rmsprop", lr=1e-3, rms_floor=0.01)
+    with pytest.raises(TypeError, match="'schedule'"):  # the scheduler's: build_optimization
+        build_optimizer(p, name="rmsprop_released", lr=1e-3, schedule="linear")
+
+
+def _lrs(scheduler, optimizer, n: int) -> list[float]:
+    lrs = []
+    for _ in range(n):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_an_optim_config_splits_into_the_optimizer_and_its_schedule() -> None:
+    """Both configs/optim files carry the schedule keys: they reach the scheduler and only it
+    (plain RMSProp's final_lr_fraction 1.0 has no effect on its constant schedule)."""
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    released = {"name": "rmsprop_released", "lr": 0.5, "decay": 0.95, "momentum": 0.9}
+    released |= {"rms_floor": 0.01, "schedule": "linear", "final_lr_fraction": 0.01}
+    optimizer, scheduler = build_optimization(p, released, total_updates=10)
+    assert type(optimizer) is FlooredRMSprop and type(scheduler) is LinearLR
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    assert _lrs(scheduler, optimizer, 12)[10:] == pytest.approx([0.005, 0.005])
+
+    plain = {"name": "rmsprop", "lr": 0.5, "alpha": 0.95, "eps": 1e-6, "momentum": 0.0}
+    plain |= {"centered": False, "weight_decay": 0.0, "schedule": "constant"}
+    for final in (1.0, 0.01):
+        optimizer, scheduler = build_optimization(
+            p, {**plain, "final_lr_fraction": final}, total_updates=10
+        )
+        assert type(optimizer) is torch.optim.RMSprop
+        assert _lrs(scheduler, optimizer, 12) == [0.5] * 12
+    # a linear schedule without final_lr_fraction decays to the released code's 1%
+    optimizer, scheduler = build_optimization(p, {**plain, "schedule": "linear"}, total_updates=10)
+    assert _lrs(scheduler, optimizer, 11)[10] == pytest.approx(0.005)

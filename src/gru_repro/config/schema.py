@@ -150,12 +150,14 @@ class TanhModel(ModelConfig):
 # --------------------------------------------------------------------------------- optim
 @dataclass
 class OptimConfig(Checked):
-    """``build_optimizer(params, **asdict(optim))`` and ``build_scheduler``."""
+    """``build_optimization(params, asdict(optim), total_updates=...)`` (training/optim.py)."""
 
     group = "optim"
     name: str = field(default=MISSING, metadata=one_of(*OPTIMIZERS))
     lr: float = field(default=1e-3, metadata=above(0, "the paper searches 6.1e-6 .. 2.5e-3"))
     schedule: str = field(default="constant", metadata=one_of(*SCHEDULES))
+    # lr at the end of the budget / lr, for schedule=linear; no effect on a constant schedule
+    # (plain RMSProp's 1.0 stays in its config: committed runs' identities include it)
     final_lr_fraction: float = field(default=1.0, metadata=above(0))
 
 

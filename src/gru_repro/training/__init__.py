@@ -10,9 +10,14 @@ pull in the data and model packages.
 
 from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, evaluate
-from gru_repro.training.optim import FlooredRMSprop, build_optimizer, build_scheduler
+from gru_repro.training.optim import (
+    FlooredRMSprop,
+    build_optimization,
+    build_optimizer,
+    build_scheduler,
+)
 from gru_repro.training.settings import TrainerSettings
-from gru_repro.training.weight_noise import WeightNoise, noisy_parameter_names
+from gru_repro.training.weight_noise import WeightNoise, noisy_parameter_names, noisy_weights
 
 __all__ = [
     "NLL_CONVENTION",
@@ -22,10 +27,12 @@ __all__ = [
     "Trainer",
     "TrainerSettings",
     "WeightNoise",
+    "build_optimization",
     "build_optimizer",
     "build_scheduler",
     "evaluate",
     "noisy_parameter_names",
+    "noisy_weights",
 ]
 
 

@@ -7,11 +7,11 @@ above 1) back-propagates gradients of norm 1e29 to 1e39 through speech B's 798 s
 
 - The norm is accumulated in float64: torch's clip sums the squares in the gradients' dtype,
   so in float32 any norm above ~1.8e19 comes out inf although every entry is finite.
-- :func:`backward_and_clip` redoes the backward on a scaled-down loss when the gradient itself
-  overflows (inf or NaN entries from a finite loss). The backward is linear in the loss and
-  the rescaled gradient g / |g| does not depend on the loss's scale, so this computes the very
-  update the paper's rule gives, without the overflow. Only a gradient still non-finite at the
-  smallest scale counts as divergence.
+- :func:`clip_or_rescue` (called right after ``loss.backward(retain_graph=True)``) redoes the
+  backward on a scaled-down loss when the gradient itself overflows (inf or NaN entries from a
+  finite loss). The backward is linear in the loss and the rescaled gradient g / |g| does not
+  depend on the loss's scale, so this computes the very update the paper's rule gives, without
+  the overflow. Only a gradient still non-finite at the smallest scale counts as divergence.
 """
 
 from __future__ import annotations
@@ -54,19 +54,19 @@ def clip_gradient_norm(
     return norm
 
 
-def backward_and_clip(
+def clip_or_rescue(
     loss: Tensor, parameters: Sequence[nn.Parameter], max_norm: float
 ) -> tuple[float, int]:
-    """Backward of ``loss`` into the parameters' ``.grad`` (set, not accumulated), rescaled by
-    the paper's rule; returns (gradient norm before rescaling, backward passes redone).
+    """Rescale the gradients that ``loss.backward(retain_graph=True)`` just left in the
+    parameters' ``.grad`` by the paper's rule; returns (the loss's gradient norm before
+    rescaling, backward passes redone).
 
-    The first backward keeps the graph so that an overflowing gradient can be recomputed at the
-    scales in :data:`OVERFLOW_SCALES` (with the same weight-noise draw: the graph holds it).
+    When that gradient overflowed float32, the backward is redone on ``loss`` x each scale in
+    :data:`OVERFLOW_SCALES` in turn (``.grad`` replaced, not accumulated) until the norm is
+    finite. The redone passes reuse the retained graph, so the same weight-noise draw: call
+    this inside the ``noisy_weights`` block of the backward.
     """
     parameters = list(parameters)
-    for p in parameters:
-        p.grad = None
-    loss.backward(retain_graph=True)
     norm = clip_gradient_norm(parameters, max_norm)
     retries = 0
     for scale in OVERFLOW_SCALES:

@@ -1,5 +1,6 @@
-"""Early stopping on validation NLL with patience (the paper: "early stopping on the validation
-set"; patience is not stated, so it is a config value)."""
+"""When a run stops on its NLLs: early stopping on validation NLL with patience (the paper:
+"early stopping on the validation set"; patience is not stated, so it is a config value), and
+the divergence test against the untrained model's validation NLL."""
 
 from __future__ import annotations
 
@@ -44,3 +45,25 @@ class EarlyStopping:
         self.best = float(state["best"])
         self.best_epoch = int(state["best_epoch"])
         self.bad_evals = int(state["bad_evals"])
+
+
+def divergence_limit(initial: float, factor: float) -> float:
+    """The NLL above which a run counts as diverged: ``initial + (factor - 1) x |initial|``.
+
+    ``factor x initial`` for a positive initial NLL (computed so, bit for bit), and still above
+    the initial value for a negative one (a density model's NLL, e.g. the speech mixtures),
+    where ``factor x initial`` would flag divergence at once.
+    """
+    return factor * initial if initial >= 0 else initial + (factor - 1.0) * abs(initial)
+
+
+def explosion(train_nll: float, valid_nll: float, initial: float, factor: float) -> str | None:
+    """Why the run diverged (a non-finite validation NLL, or either NLL above
+    :func:`divergence_limit`), or None when it did not."""
+    limit = divergence_limit(initial, factor)
+    if not math.isfinite(valid_nll) or valid_nll > limit or train_nll > limit:
+        return (
+            f"NLL exploded (train {train_nll:.4g}, valid {valid_nll:.4g} "
+            f"> limit {limit:.4g} = initial {initial:.4g} + {factor - 1:g} x |initial|)"
+        )
+    return None

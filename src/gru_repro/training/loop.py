@@ -8,6 +8,10 @@ of train / valid / test at the best checkpoint.
                       identity={...})
     metrics = trainer.fit()     # the dict written to metrics.json
 
+One update reads top to bottom in ``Trainer._train_epoch``: the forward at noisy weights
+(``noisy_weights``, training/weight_noise.py), the backward, the paper's gradient rescaling
+(``clip_or_rescue``, training/clipping.py), the optimizer and schedule steps.
+
 A checkpoint is ``Trainer.state_dict()`` (checkpoints/last.pt, everything a resumed run needs)
 or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly where it was.
 """
@@ -40,13 +44,14 @@ from gru_repro.training.checkpoint import (
     restore_rng_state,
     seed_everything,
 )
-from gru_repro.training.clipping import backward_and_clip
-from gru_repro.training.early_stopping import EarlyStopping
-from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss, evaluate
-from gru_repro.training.optim import build_optimizer, build_scheduler
+from gru_repro.training.clipping import clip_or_rescue
+from gru_repro.training.early_stopping import EarlyStopping, explosion
+from gru_repro.training.evaluation import SplitEvaluator
+from gru_repro.training.metrics import NLL_CONVENTION, NLLTotals, batch_loss
+from gru_repro.training.optim import build_optimization
 from gru_repro.training.run_state import RunState
 from gru_repro.training.settings import TrainerSettings
-from gru_repro.training.weight_noise import WeightNoise
+from gru_repro.training.weight_noise import WeightNoise, noisy_weights
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +90,11 @@ class Trainer:
             input_size=splits.input_size, output_size=splits.output_size, **self.model_options
         ).to(settings.device)
         self.trained_parameters = list(self.model.parameters())
-        self.optimizer = build_optimizer(self.trained_parameters, **self.optim_options)
         self.updates_per_epoch = math.ceil(len(splits.train) / settings.batch_size)
-        self.scheduler = build_scheduler(
-            self.optimizer,
-            schedule=self.optim_options.get("schedule", "constant"),
+        self.optimizer, self.scheduler = build_optimization(
+            self.trained_parameters,
+            self.optim_options,
             total_updates=settings.max_epochs * self.updates_per_epoch,
-            final_lr_fraction=self.optim_options.get("final_lr_fraction", 0.01),
         )
         self.stopper = EarlyStopping(settings.patience, settings.min_delta)
         self.noise = WeightNoise(
@@ -102,15 +105,14 @@ class Trainer:
         )
         self.shuffle_generator = torch.Generator().manual_seed(self.seed + SHUFFLE_SEED_OFFSET)
         self.state = RunState()
-        self.eval_batches = {
-            name: [
-                b.to(settings.device)
-                for b in make_batches(
-                    getattr(splits, name), settings.eval_batch_size, shuffle=False
-                )
-            ]
-            for name in ("train", "valid", "test")
-        }
+        self.evaluate = SplitEvaluator(  # evaluate("valid") -> NLLTotals at the current weights
+            self.model,
+            splits,
+            batch_size=settings.eval_batch_size,
+            device=settings.device,
+            noise=self.noise if settings.eval_with_noise else None,
+            noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+        )
         self.info = {
             **(run_info or {}),
             "unit": self.model_options.get("unit"),
@@ -163,7 +165,7 @@ class Trainer:
         run_files.write_curves(self.run_dir, st.history)
 
         if st.epoch == 0 and st.initial_valid_nll is None:
-            self._evaluate_epoch(epoch=0, train_nll=self._eval("train").frame, t0=t0)
+            self._evaluate_epoch(epoch=0, train_nll=self.evaluate("train").frame, t0=t0)
         while (
             st.diverged_epoch is None and st.epoch < s.max_epochs and not self.stopper.should_stop
         ):
@@ -172,7 +174,7 @@ class Trainer:
             if train_nll is None:
                 break  # diverged inside the epoch; recorded in state
             if s.eval_train:
-                train_nll = self._eval("train").frame
+                train_nll = self.evaluate("train").frame
             if epoch % s.eval_every == 0 or epoch == s.max_epochs:
                 self._evaluate_epoch(epoch, train_nll, t0)
             else:
@@ -192,20 +194,23 @@ class Trainer:
         totals = NLLTotals()
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not s.progress)
         for batch in bar:
-            batch = batch.to(s.device)
-            step_nll = self.noise.step_nll(batch)  # (T, B) nats at noisy weights
-            loss = batch_loss(step_nll, batch.mask)
-            if not torch.isfinite(loss):
-                return self._diverge(epoch, f"non-finite training loss at update {st.updates + 1}")
-            # set_to_none grads, backward, rescaled to the paper's norm; a gradient beyond
-            # float32's range is recomputed on a scaled-down loss (training/clipping.py)
-            grad_norm, redone = backward_and_clip(loss, self.trained_parameters, s.clip_grad_norm)
-            st.overflow_updates += redone > 0
+            batch, update = batch.to(s.device), st.updates + 1
+            # One update: forward at noisy weights, backward, clip, step. The clip stays in the
+            # block: an overflowing gradient is recomputed through the same noisy graph.
+            with noisy_weights(self.model, self.noise.draw()):  # one draw for this update
+                step_nll = self.model.step_nll(batch)  # (T, B) nats, 0 where padded
+                loss = batch_loss(step_nll, batch.mask)  # mean per predicted step
+                if not torch.isfinite(loss):
+                    return self._diverge(epoch, f"non-finite training loss at update {update}")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward(retain_graph=True)  # the graph is kept for clip_or_rescue
+                grad_norm, redone = clip_or_rescue(loss, self.trained_parameters, s.clip_grad_norm)
+            st.overflow_updates += redone > 0  # backward redone on a scaled loss (clipping.py)
             if not math.isfinite(grad_norm):
-                return self._diverge(epoch, f"non-finite gradient norm at update {st.updates + 1}")
+                return self._diverge(epoch, f"non-finite gradient norm at update {update}")
             self.optimizer.step()
             self.scheduler.step()
-            st.updates += 1
+            st.updates = update
             totals.add(step_nll, batch.lengths)
             if st.updates % s.log_every == 0:
                 walltime = st.tb_start_walltime + time.perf_counter() - t0
@@ -218,20 +223,12 @@ class Trainer:
 
     def _evaluate_epoch(self, epoch: int, train_nll: float, t0: float) -> None:
         st = self.state
-        valid_nll = self._eval("valid").frame
+        valid_nll = self.evaluate("valid").frame
         if st.initial_valid_nll is None:
             st.initial_valid_nll = valid_nll
-        # initial + (factor - 1) x |initial|: factor x initial for a positive initial NLL (computed
-        # so, bit for bit), and still above it for a negative one (a density model's NLL, e.g.
-        # the speech mixtures), where factor x initial would flag divergence at once
-        factor, initial = self.settings.diverge_factor, st.initial_valid_nll
-        limit = factor * initial if initial >= 0 else initial + (factor - 1.0) * abs(initial)
-        if not math.isfinite(valid_nll) or valid_nll > limit or train_nll > limit:
-            self._diverge(
-                epoch,
-                f"NLL exploded (train {train_nll:.4g}, valid {valid_nll:.4g} "
-                f"> limit {limit:.4g} = initial {initial:.4g} + {factor - 1:g} x |initial|)",
-            )
+        reason = explosion(train_nll, valid_nll, st.initial_valid_nll, self.settings.diverge_factor)
+        if reason is not None:
+            self._diverge(epoch, reason)
             return
         new_best = epoch > 0 and self.stopper.update(valid_nll, epoch)
         self._end_epoch(epoch, train_nll, valid_nll, t0, new_best)
@@ -284,17 +281,12 @@ class Trainer:
             status = "early_stopped"
         else:
             status = "completed"
-        finals: dict = {}
-        try:  # restore the best weights: every reported NLL is measured there
-            best = self._best_weights()
-        except (FileNotFoundError, ValueError) as exc:  # saved once, now lost or torn
-            status, finals["failed_reason"] = "failed", f"{exc}"
-            log.error("run failed: %s", exc)
-        else:
-            if best is not None:
-                self.model.load_state_dict(best)
-                for split in ("train", "valid", "test"):
-                    finals.update(self._eval(split).as_dict(split))
+        # every reported NLL is measured at the best weights, restored into the model here
+        finals = self.evaluate.at_best_checkpoint(
+            self.ckpt_dir / "best.pt", self.stopper.best_epoch
+        )
+        if "failed_reason" in finals:
+            status = "failed"
         st.wall_seconds = time.perf_counter() - t0
         metrics = self._write_metrics(status=status, **finals)
         log_step = st.updates
@@ -314,27 +306,6 @@ class Trainer:
         return metrics
 
     # ----------------------------------------------------------------------------- helpers
-    def _best_weights(self) -> dict | None:
-        """checkpoints/best.pt's weights; None when no epoch was ever best (diverged early).
-        A best epoch whose file is gone or torn is an error: the run's NLLs cannot be measured."""
-        path = self.ckpt_dir / "best.pt"
-        if not self.stopper.best_epoch and not path.is_file():
-            return None
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} (epoch {self.stopper.best_epoch}) is missing; retrain the run with "
-                "trainer.force=true"
-            )
-        return load_checkpoint(path)["model"]
-
-    def _eval(self, split: str) -> NLLTotals:
-        fn = None
-        if self.settings.eval_with_noise and self.noise.active:
-            # a fresh, fixed stream per evaluation: deterministic, and leaves training's untouched
-            gen = torch.Generator().manual_seed(self.seed + EVAL_NOISE_SEED_OFFSET)
-            fn = lambda batch: self.noise.step_nll(batch, generator=gen)  # noqa: E731
-        return evaluate(self.model, self.eval_batches[split], step_nll_fn=fn)
-
     def _write_metrics(self, *, status: str, **extra) -> dict:
         st = self.state
         metrics = {

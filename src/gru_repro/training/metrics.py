@@ -14,10 +14,13 @@ the output dimensions, e.g. the 88 notes):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from gru_repro.training.weight_noise import noisy_weights
 
 NLL_CONVENTION = "nats per predicted step, frame-weighted over frames 2..T (sum over outputs)"
 
@@ -71,18 +74,21 @@ def batch_loss(step_nll: Tensor, mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, batches, *, step_nll_fn=None) -> NLLTotals:
+def evaluate(
+    model, batches, *, draw_noise: Callable[[], dict[str, Tensor]] | None = None
+) -> NLLTotals:
     """NLL totals of ``model`` over ``batches`` (each sequence whole from a zero state).
 
-    ``step_nll_fn(batch)`` overrides ``model.step_nll`` (used to evaluate with weight noise).
+    ``draw_noise()``, when given, is called once per batch for a weight-noise draw
+    (``WeightNoise.draw``) that the batch is evaluated at (as the released code evaluated).
     """
     was_training = model.training
     model.eval()
     totals = NLLTotals()
-    fn = step_nll_fn or model.step_nll
     try:
         for batch in batches:
-            totals.add(fn(batch), batch.lengths)
+            with noisy_weights(model, draw_noise() if draw_noise else {}):
+                totals.add(model.step_nll(batch), batch.lengths)
     finally:
         model.train(was_training)
     return totals

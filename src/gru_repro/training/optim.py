@@ -18,14 +18,15 @@ The paper only says "RMSProp" with a learning rate picked out of exp(U(-12, -6))
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LinearLR, LRScheduler
 
-OPTIMIZERS = ("rmsprop", "rmsprop_released")
+OPTIMIZERS = ("rmsprop", "rmsprop_released")  # FORMS below
 SCHEDULES = ("constant", "linear")
 
 
@@ -77,48 +78,54 @@ class FlooredRMSprop(Optimizer):
         return loss
 
 
-def build_optimizer(
-    params: Iterable[Tensor],
+def plain_rmsprop(
+    params: Iterable[Tensor] | Iterable[dict],
     *,
-    name: str,
     lr: float,
     alpha: float = 0.95,
     eps: float = 1e-6,
     momentum: float = 0.0,
     centered: bool = False,
     weight_decay: float = 0.0,
-    decay: float = 0.95,
-    rms_floor: float = 0.01,
-    schedule: str = "constant",
-    final_lr_fraction: float = 1.0,
-) -> Optimizer:
-    """The optimizer named ``name`` (one of ``OPTIMIZERS``) with the config's knobs.
+) -> torch.optim.RMSprop:
+    """``torch.optim.RMSprop`` with configs/optim/rmsprop.yaml's defaults (not torch's)."""
+    return torch.optim.RMSprop(
+        params,
+        lr=lr,
+        alpha=alpha,
+        eps=eps,
+        momentum=momentum,
+        centered=centered,
+        weight_decay=weight_decay,
+    )
 
-    ``schedule`` and ``final_lr_fraction`` belong to ``build_scheduler`` and are accepted here
-    so that the whole ``optim`` config can be passed; an unknown key is a TypeError.
-    """
-    del schedule, final_lr_fraction
+
+# optim.name -> the optimizer; each takes only its own knobs, so a knob of the other form is a
+# TypeError naming it, not silently ignored
+FORMS = {"rmsprop": plain_rmsprop, "rmsprop_released": FlooredRMSprop}
+# The optim config's keys that describe the learning-rate schedule (shared by both forms); the
+# others are the optimizer's knobs.
+SCHEDULE_KEYS = ("schedule", "final_lr_fraction")
+
+
+def build_optimizer(params: Iterable[Tensor], *, name: str, lr: float, **knobs) -> Optimizer:
+    """The optimizer named ``name`` (one of ``OPTIMIZERS``) with its knobs from the config."""
     if lr <= 0:
         raise ValueError(f"optim.lr must be > 0, got {lr}")
-    if name == "rmsprop":
-        return torch.optim.RMSprop(
-            params,
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            momentum=momentum,
-            centered=centered,
-            weight_decay=weight_decay,
-        )
-    if name == "rmsprop_released":
-        return FlooredRMSprop(params, lr=lr, decay=decay, momentum=momentum, rms_floor=rms_floor)
-    raise ValueError(f"unknown optim.name {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    if name not in FORMS:
+        raise ValueError(f"unknown optim.name {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    return FORMS[name](params, lr=lr, **knobs)
 
 
 def build_scheduler(
-    optimizer: Optimizer, *, schedule: str, total_updates: int, final_lr_fraction: float = 0.01
+    optimizer: Optimizer,
+    *,
+    total_updates: int,
+    schedule: str = "constant",
+    final_lr_fraction: float = 0.01,
 ) -> LRScheduler:
-    """Per-update schedule: ``constant`` or ``linear`` (lr -> lr * final_lr_fraction at the end).
+    """Per-update schedule: ``constant`` or ``linear`` (lr -> lr * final_lr_fraction at the end;
+    ``final_lr_fraction`` has no effect on a constant schedule).
 
     ``total_updates`` is the epoch budget times the updates per epoch; the scheduler is stepped
     once per update and stays at the final value past the budget.
@@ -135,3 +142,14 @@ def build_scheduler(
             total_iters=max(1, total_updates),
         )
     raise ValueError(f"unknown optim.schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+
+
+def build_optimization(
+    params: Iterable[Tensor], optim_options: Mapping[str, Any], *, total_updates: int
+) -> tuple[Optimizer, LRScheduler]:
+    """The whole ``optim`` config group as an optimizer and its per-update schedule: the keys in
+    ``SCHEDULE_KEYS`` go to ``build_scheduler``, the others to ``build_optimizer``."""
+    knobs = {k: v for k, v in optim_options.items() if k not in SCHEDULE_KEYS}
+    schedule = {k: v for k, v in optim_options.items() if k in SCHEDULE_KEYS}
+    optimizer = build_optimizer(params, **knobs)
+    return optimizer, build_scheduler(optimizer, total_updates=total_updates, **schedule)

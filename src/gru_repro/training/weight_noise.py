@@ -3,9 +3,20 @@
 Hand-written because no library implements the paper's schedule (Graves 2011 style static
 noise): at every update one draw ``eps ~ N(0, std^2)`` per selected weight matrix, shared by all
 time steps of that update; the loss and its gradients are computed at ``param + eps``, and the
-gradients land on the clean ``param`` (``param + eps`` is a differentiable function of
-``param`` with derivative 1). ``torch.func.functional_call`` swaps the noisy tensors in for one
-call without touching the module's parameters.
+gradients land on the clean ``param``::
+
+    with noisy_weights(model, noise.draw()):  # param += eps in place, for this block only
+        loss = batch_loss(model.step_nll(batch), batch.mask)
+        loss.backward()  # d loss / d param at param + eps, into param.grad
+    # here every param holds its clean value again, bit for bit
+
+In place rather than ``torch.func.functional_call`` with ``param + eps`` copies: both give the
+same loss and gradients bit for bit (tests/test_weight_noise.py checks it), and in place skips
+the re-parametrisation of the module on every update. Two rules follow from autograd saving the
+noisy tensors themselves: every backward through the block's graph happens inside the block (a
+weight changed in place before its backward is an error torch raises, not a silent wrong
+gradient), and the clean values are copied back, not recovered by subtraction
+(``(p + e) - e != p`` in floating point).
 
 Selected weights: the input and recurrent matrices (``*.weight_ih``, ``*.weight_hh``, names as
 in ``torch.nn``), not biases or peepholes; optionally the output layer's weight matrices
@@ -14,9 +25,11 @@ in ``torch.nn``), not biases or peepholes; optionally the output layer's weight 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 RECURRENT_SUFFIXES = ("weight_ih", "weight_hh")
 
@@ -33,21 +46,29 @@ def noisy_parameter_names(model: nn.Module, *, include_head: bool = False) -> li
     return names
 
 
-class _StepNLL(nn.Module):
-    """Lets ``functional_call`` run ``model.step_nll`` (it only calls ``forward``)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch) -> Tensor:
-        return self.model.step_nll(batch)
+@contextmanager
+def noisy_weights(model: nn.Module, noise: Mapping[str, Tensor]) -> Iterator[None]:
+    """Add ``noise`` ({parameter name: tensor of its shape}) to ``model``'s parameters in place
+    for the block, then copy the clean values back (also when the block raises). An empty
+    ``noise`` (weight noise off) changes nothing."""
+    params = dict(model.named_parameters())
+    clean: dict[str, Tensor] = {}
+    with torch.no_grad():
+        for name, eps in noise.items():
+            clean[name] = params[name].detach().clone()
+            params[name].add_(eps)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, value in clean.items():
+                params[name].copy_(value)
 
 
 class WeightNoise:
     """Draws the per-update noise from its own seeded generator (so resume can restore it).
 
-    ``std == 0`` turns it off: ``step_nll`` then calls the model directly and draws nothing.
+    ``std == 0`` turns it off: ``draw`` then returns ``{}`` and draws nothing.
     """
 
     def __init__(
@@ -59,29 +80,22 @@ class WeightNoise:
         self.std = float(std)
         self.names = noisy_parameter_names(model, include_head=include_head) if std > 0 else []
         self.generator = torch.Generator().manual_seed(int(seed))
-        self._wrapper = _StepNLL(model)
 
     @property
     def active(self) -> bool:
         return self.std > 0 and bool(self.names)
 
     def draw(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """One noise tensor per selected parameter, same shape; CPU draw for reproducibility."""
+        """One noise tensor per selected parameter, same shape, dtype and device as it; drawn
+        on the CPU from ``generator`` (default: this object's own) for reproducibility."""
+        if not self.active:
+            return {}
         gen = generator if generator is not None else self.generator
         params = dict(self.model.named_parameters())
         return {
             name: (torch.randn(params[name].shape, generator=gen) * self.std).to(params[name])
             for name in self.names
         }
-
-    def step_nll(self, batch, generator: torch.Generator | None = None) -> Tensor:
-        """``model.step_nll(batch)`` (T, B) at ``param + noise`` for one fresh draw."""
-        if not self.active:
-            return self.model.step_nll(batch)
-        noise = self.draw(generator)
-        params = dict(self.model.named_parameters())
-        noisy = {f"model.{name}": params[name] + eps for name, eps in noise.items()}
-        return functional_call(self._wrapper, noisy, (batch,), strict=False)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

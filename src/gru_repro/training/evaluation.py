@@ -1,0 +1,82 @@
+"""Where a run measures its NLLs: each split in fixed evaluation batches, at clean weights or
+(``trainer.eval_with_noise``, as the released code did) under weight noise from a fixed stream;
+and the best checkpoint, whose weights every reported NLL is measured at."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from gru_repro.data import DataSplits, make_batches
+from gru_repro.training.checkpoint import load_checkpoint
+from gru_repro.training.metrics import NLLTotals, evaluate
+from gru_repro.training.weight_noise import WeightNoise
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+
+
+class SplitEvaluator:
+    """``evaluator(split)``: the NLL totals of ``model`` over one split, as it is now.
+
+    With ``noise`` (active), every evaluation replays the same stream, seeded by
+    ``noise_seed``: one draw per batch, deterministic, and training's own stream is untouched.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        splits: DataSplits,
+        *,
+        batch_size: int,
+        device: str,
+        noise: WeightNoise | None = None,
+        noise_seed: int = 0,
+    ) -> None:
+        self.model, self.noise, self.noise_seed = model, noise, int(noise_seed)
+        self.batches = {
+            name: [
+                b.to(device) for b in make_batches(getattr(splits, name), batch_size, shuffle=False)
+            ]
+            for name in SPLITS
+        }
+
+    def __call__(self, split: str) -> NLLTotals:
+        draw = None
+        if self.noise is not None and self.noise.active:
+            generator = torch.Generator().manual_seed(self.noise_seed)
+            draw = lambda: self.noise.draw(generator)  # noqa: E731
+        return evaluate(self.model, self.batches[split], draw_noise=draw)
+
+    def at_best_checkpoint(self, path: Path, best_epoch: int) -> dict:
+        """The run's reported NLLs (``{split}_nll``, ``_seqavg``, ``_allframes`` of every split)
+        after loading the best checkpoint's weights into the model; ``{}`` when no epoch was
+        ever best, ``{"failed_reason": ...}`` when its file is lost or torn."""
+        try:
+            weights = best_weights(path, best_epoch)
+        except (FileNotFoundError, ValueError) as exc:  # saved once, now lost or torn
+            log.error("run failed: %s", exc)
+            return {"failed_reason": f"{exc}"}
+        if weights is None:
+            return {}
+        self.model.load_state_dict(weights)
+        finals: dict = {}
+        for split in SPLITS:
+            finals.update(self(split).as_dict(split))
+        return finals
+
+
+def best_weights(path: Path, best_epoch: int) -> dict | None:
+    """The model weights in ``path`` (checkpoints/best.pt); None when no epoch was ever best
+    (``best_epoch`` 0: diverged early) and no file exists. A best epoch whose file is gone is a
+    FileNotFoundError (a torn one a ValueError): the run's NLLs cannot be measured."""
+    if not best_epoch and not path.is_file():
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} (epoch {best_epoch}) is missing; retrain the run with trainer.force=true"
+        )
+    return load_checkpoint(path)["model"]
