@@ -20,7 +20,8 @@ run is asked of the entry point up front (gru_repro.train.plan_runs) and recorde
 script skips finished runs (train.py reads their metrics.json), resumes interrupted ones
 (checkpoints/last.pt), launches nothing for a phase that is already done, and protocols that
 differ in any setting share one runs root. A diverged run is a finished run; a sweep that fails
-(crash, kill) is reported and the script goes on with the other experiments, then exits 1. Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
+(crash, kill) is reported and the script goes on with the other experiments, then exits 1.
+Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
 """
 
 from __future__ import annotations
