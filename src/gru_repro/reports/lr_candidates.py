@@ -16,7 +16,6 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.config.store import sweep_values
 
 LR_SEED = 20141211  # arXiv:1412.3555 was submitted on 2014-12-11
 N_CANDIDATES = 10  # the paper's training protocol
@@ -59,6 +58,8 @@ def _sweep_text(path: Path) -> str:
 
 def read_lr_grid(search_path: str | Path) -> list[float]:
     """The learning rates a configs/search/ file sweeps, parsed as Hydra's sweeper parses them."""
+    from gru_repro.config.store import sweep_values  # imports torch: keep reports/ free of it
+
     path = Path(search_path)
     text = _sweep_text(path)
     try:

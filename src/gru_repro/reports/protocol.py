@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.config.store import experiment_sweep
 
 UNITS = ("tanh", "gru", "lstm")  # configs/model/*.yaml, Table 1
 SEARCH_SEED = 1  # every learning-rate candidate is trained once, with this seed
@@ -216,6 +215,10 @@ class Protocol:
 def _plan(config: str, seeds: tuple[int, ...]) -> ExperimentPlan:
     """The plan of configs/experiment/<config>.yaml: its sweep's units and rates, its runs'
     folder group as the experiment they report."""
+    # Composing reads the typed schema, which imports torch (through training.settings): only
+    # the protocol builders compose; the reports read protocol files and stay torch-free.
+    from gru_repro.config.store import experiment_sweep
+
     sweep = experiment_sweep(config)
     return ExperimentPlan(
         experiment=sweep.run_group, config=config, units=sweep.units, lrs=sweep.lrs, seeds=seeds
