@@ -3,9 +3,11 @@ each one varies, read from their committed summaries.
 
     python scripts/ablation_summary.py            # make ablations
 
-Each ablation is a run folder under results/ablations/ (metrics.json, curves.csv, .hydra/) as
-`python -m gru_repro.train` wrote it. ABLATIONS below says which protocol run it is compared
-with and what question it asks; the table's numbers come from the metrics.json files.
+Each ablation is an experiment file, configs/experiment/ablation/<name>.yaml (the protocol
+experiment it varies and its changes only), and a run folder under results/ablations/<name>/
+(metrics.json, curves.csv, .hydra/) as `python -m gru_repro.train experiment=ablation/<name>`
+writes it. ABLATIONS below says which protocol run it is compared with and what question it
+asks; the table's numbers come from the metrics.json files.
 """
 
 from __future__ import annotations
@@ -83,7 +85,13 @@ ABLATIONS = {
         RELEASED_OPTIM + "?",
     ),
 }
+EXPERIMENT_GROUP = "ablation"  # configs/experiment/ablation/<name>.yaml, one per folder here
 COLUMNS = ("status", "epochs", "best_epoch", "updates", "train_nll", "valid_nll", "test_nll")
+
+
+def command(name: str) -> str:
+    """The one line that trains ablation ``name`` (configs/experiment/ablation/<name>.yaml)."""
+    return f"python -m gru_repro.train experiment={EXPERIMENT_GROUP}/{name}"
 
 
 def protocol_run(experiment: str, unit: str, lr: float) -> Path:
@@ -122,8 +130,9 @@ def markdown() -> str:
         "",
         "Written by `scripts/ablation_summary.py` from the run folders here; do not edit by hand.",
         "Single runs outside the protocol, each beside the protocol run it varies (same seed and",
-        "everything else). Each folder holds the run's `metrics.json`, `curves.csv` and Hydra",
-        "config (`.hydra/`); rerun one with `python -m gru_repro.train` and its overrides.",
+        "everything else). Each is an experiment file, `configs/experiment/ablation/<name>.yaml`",
+        "(the protocol experiment and the changes), trained by the one line under its question;",
+        "each folder holds the run's `metrics.json`, `curves.csv` and Hydra config (`.hydra/`).",
         "NLL in nats per predicted step (frame-weighted), train/valid/test at the best checkpoint.",
         "",
     ]
@@ -136,6 +145,8 @@ def markdown() -> str:
             f"## {name}",
             "",
             question,
+            "",
+            f"    {command(name)}",
             "",
             header,
             "|" + "---|" * (len(COLUMNS) + 3),

@@ -1,10 +1,12 @@
-"""Draw the paper's 10 learning-rate candidates once and write them into the experiment configs.
+"""Draw the paper's 10 learning-rate candidates once and write them into the search grid.
 
-    python scripts/draw_lr_candidates.py            # (re)write configs/experiment/{music,speech}/*
-    python scripts/draw_lr_candidates.py --check    # exit 1 if a config differs from the draw
+    python scripts/draw_lr_candidates.py            # (re)write configs/search/paper.yaml
+    python scripts/draw_lr_candidates.py --check    # exit 1 if a search file differs from the draw
 
 The draw is exp(u), u ~ U(-12, -6), numpy default_rng(20141211), sorted, 3 significant digits
-(src/gru_repro/reports/lr_candidates.py).
+(src/gru_repro/reports/lr_candidates.py). configs/search/paper.yaml holds all of them and every
+experiment includes it; the other search files (quick.yaml) hold some of them, which --check
+verifies too.
 """
 
 from __future__ import annotations
@@ -23,11 +25,7 @@ from gru_repro.reports.lr_candidates import (
     write_lr_grid,
 )
 
-EXPERIMENT_GROUPS = ("music", "speech")  # experiments that carry the paper's LR search
-
-
-def experiment_configs(config_dir: Path) -> list[Path]:
-    return sorted(p for group in EXPERIMENT_GROUPS for p in (config_dir / group).glob("*.yaml"))
+PAPER_GRID = "paper.yaml"  # the search file that holds the whole draw
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,27 +36,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config-dir",
         type=Path,
-        default=gru_repro.config_dir() / "experiment",
-        help="folder holding music/*.yaml and speech/*.yaml",
+        default=gru_repro.config_dir() / "search",
+        help="folder holding the search grids (paper.yaml and its subsets)",
     )
     args = parser.parse_args(argv)
 
     lrs = draw_lr_candidates(seed=args.seed, n=args.n)
-    configs = experiment_configs(args.config_dir)
-    if not configs:
-        print(f"no experiment configs under {args.config_dir}/{{music,speech}}", file=sys.stderr)
-        return 1
+    paper = args.config_dir / PAPER_GRID
+    if not paper.is_file():
+        print(f"error: no {paper}: the search grid every experiment includes", file=sys.stderr)
+        return 2
     print(f"candidates (seed {args.seed}): {format_lrs(lrs)}")
     stale = []
-    for path in configs:
-        if args.check:
-            if read_lr_grid(path) != lrs:
-                stale.append(path)
-        elif write_lr_grid(path, lrs):
-            print(f"wrote {path}")
+    if args.check:
+        if read_lr_grid(paper) != lrs:
+            stale.append(f"{paper} (not the draw)")
+    elif write_lr_grid(paper, lrs):
+        print(f"wrote {paper}")
+    for subset in sorted(set(args.config_dir.glob("*.yaml")) - {paper}):
+        if not set(read_lr_grid(subset)) <= set(lrs):
+            stale.append(f"{subset} (rates outside the draw)")
     if stale:
-        names = ", ".join(str(p) for p in stale)
-        print(f"configs differ from the seeded draw: {names}; run without --check", file=sys.stderr)
+        print(f"search grids differ from the seeded draw: {', '.join(stale)}", file=sys.stderr)
         return 1
     return 0
 

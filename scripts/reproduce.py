@@ -12,15 +12,16 @@ and the reports to --out (default: the folder holding --runs, e.g. outputs/quick
 inside results/ is the committed one: the script says so in its first line, keeps the finished
 runs, trains the missing ones and rewrites the committed reports.
 
-Each phase is a Hydra multirun of `python -m gru_repro.train` over the experiment's grid. Run
-folders name each run's identity (configs/train.yaml); the folder of every planned run is asked
-of the entry point up front (gru_repro.train.plan_runs) and recorded in
-<runs>/protocols/<name>.json, so rerunning this script skips finished runs (train.py reads their
-metrics.json), resumes interrupted ones (checkpoints/last.pt), launches nothing for a phase that
-is already done, and protocols that differ in any setting share one runs root. A diverged run
-is a finished run; a sweep
-that fails (crash, kill) is reported and the script goes on with the other experiments, then
-exits 1. Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
+Each experiment of a protocol is a file of configs/experiment/ (gru_repro.reports.protocol names
+them), and each phase a Hydra multirun of `python -m gru_repro.train -m experiment=<file>` over
+its grid. Run folders name each run's identity (configs/train.yaml); the folder of every planned
+run is asked of the entry point up front (gru_repro.train.plan_runs) and recorded in
+<runs>/protocols/<name>.json (kept as it is when it records the same runs), so rerunning this
+script skips finished runs (train.py reads their metrics.json), resumes interrupted ones
+(checkpoints/last.pt), launches nothing for a phase that is already done, and protocols that
+differ in any setting share one runs root. A diverged run is a finished run; a sweep that fails
+(crash, kill) is reported and the script goes on with the other experiments, then exits 1.
+Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import sys
 import time
 from pathlib import Path
 
-from gru_repro import config_dir
 from gru_repro.atomic import atomic_write_text
 from gru_repro.config.errors import CONFIG_ERRORS, one_line
 from gru_repro.provenance import machine_description, utc_now
@@ -49,6 +49,7 @@ from gru_repro.reports.protocol import (
     ExperimentPlan,
     Protocol,
     full_protocol,
+    protocol_path,
     quick_protocol,
     reproduce_log_path,
 )
@@ -56,7 +57,6 @@ from gru_repro.reports.readme_section import project_readme_for
 from gru_repro.train import plan_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = config_dir() / "experiment"
 DEFAULT_RUNS = {"full": "outputs/runs", "quick": "outputs/quick/runs"}  # yours, git-ignored
 COMMITTED = REPO_ROOT / "results"  # the published runs and reports
 POLL_SECONDS = 5.0  # how often progress is checked while sweeps run
@@ -88,13 +88,12 @@ def sweep_command(args, plan: ExperimentPlan, units, lrs, seeds) -> list[str]:
     return [
         *shlex.split(args.train_command),
         "-m",
-        f"experiment={plan.experiment}",
+        *plan.command,  # experiment=<its file>, and a protocol file's own overrides if any
         f"paths.output_root={args.runs}",
         f"hydra/launcher={args.launcher}",
         f"model={','.join(units)}",
         f"optim.lr={','.join(repr(float(lr)) for lr in lrs)}",
         f"seed={','.join(str(s) for s in seeds)}",
-        *plan.overrides,
         *args.override,
     ]
 
@@ -196,6 +195,33 @@ def record_time(runs: Path, name: str, command: str, started_at: str, seconds: f
     atomic_write_text(path, json.dumps(entry, indent=2) + "\n")
 
 
+def chosen_protocol(args) -> Protocol:
+    """The protocol file given, else the quick or the full protocol from configs/experiment/."""
+    if args.protocol_file:
+        return Protocol.load(args.protocol_file)
+    if args.protocol == "quick":
+        return quick_protocol()
+    return full_protocol(speech=args.speech, optim=args.optim)
+
+
+def chosen(plan: ExperimentPlan, only: list[str] | None) -> bool:
+    """Whether --only (experiments or their experiment files) picks ``plan``; no --only: all."""
+    return not only or plan.experiment in only or plan.config in only
+
+
+def recorded_protocol(runs: Path, name: str) -> Protocol | None:
+    """Protocol ``name`` as <runs>/protocols/<name>.json records it, if a readable file does.
+
+    A rerun that plans the same runs keeps that record byte for byte (the reports read it),
+    whatever form it has: a record written before the variants had experiment files names
+    the base experiment and Hydra overrides (Protocol.plans_the_same_runs)."""
+    path = protocol_path(runs, name)
+    try:
+        return Protocol.load(path) if path.is_file() else None
+    except ValueError:
+        return None
+
+
 def with_planned_folders(protocol: Protocol, extra: list[str], only: list[str] | None) -> Protocol:
     """The protocol with the folder of every planned run (gru_repro.train.plan_runs).
 
@@ -208,7 +234,7 @@ def with_planned_folders(protocol: Protocol, extra: list[str], only: list[str] |
             runs = plan_runs(plan, extra)
             plans.append(plan.with_folders(lambda _, runs=runs: {k: r[0] for k, r in runs.items()}))
         except CONFIG_ERRORS:
-            if not only or plan.experiment in only:
+            if chosen(plan, only):
                 raise
             plans.append(plan)
     return dataclasses.replace(protocol, experiments=tuple(plans))
@@ -281,14 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     started_at = utc_now()
     say(roots_line(args.runs, args.out), started)
-    if args.protocol_file:
-        protocol = Protocol.load(args.protocol_file)
-    elif args.protocol == "quick":
-        protocol = quick_protocol(CONFIG_DIR)
-    else:
-        protocol = full_protocol(CONFIG_DIR, speech=args.speech, optim=args.optim)
+    try:
+        protocol = chosen_protocol(args)
+    except CONFIG_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
     if args.only:
-        unknown = set(args.only) - {p.experiment for p in protocol.experiments}
+        unknown = set(args.only) - {
+            n for p in protocol.experiments for n in (p.experiment, p.config)
+        }
         if unknown:
             print(
                 f"error: --only {sorted(unknown)} not in protocol {protocol.name}", file=sys.stderr
@@ -299,12 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     except CONFIG_ERRORS as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
+    args.runs.mkdir(parents=True, exist_ok=True)
+    recorded = recorded_protocol(args.runs, protocol.name)
+    if recorded is not None and recorded.plans_the_same_runs(protocol):
+        protocol = recorded  # the same runs: the record stays as it was written
+    else:
+        protocol.save(args.runs)  # the whole grid, so the reports know what a sweep holds
     to_run = protocol
     if args.only:
-        plans = tuple(p for p in protocol.experiments if p.experiment in args.only)
+        plans = tuple(p for p in protocol.experiments if chosen(p, args.only))
         to_run = Protocol(protocol.name, plans, protocol.description)
-    args.runs.mkdir(parents=True, exist_ok=True)
-    protocol.save(args.runs)  # the whole grid, so the reports know what a complete sweep holds
     say(f"protocol {protocol.name}: {protocol.description}", started)
 
     ok = args.skip_data or fetch_data(args, to_run, started)

@@ -42,3 +42,17 @@ def test_a_missing_run_is_a_clear_error(tmp_path: Path) -> None:
     script = load_script()
     with pytest.raises(SystemExit, match="nowhere has no metrics.json"):
         script.row("x", tmp_path / "nowhere")
+
+
+def test_every_ablation_has_an_experiment_file_and_its_one_line_command() -> None:
+    """Each described ablation is configs/experiment/ablation/<name>.yaml, and the page shows
+    the one line that trains it (tests/test_committed_identities.py: it is the committed run)."""
+    from gru_repro import config_dir
+
+    script = load_script()
+    files = {p.stem for p in (config_dir() / "experiment" / "ablation").glob("*.yaml")}
+    assert files == set(script.ABLATIONS)
+    page = script.markdown()
+    for name in script.ABLATIONS:
+        section = page.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        assert f"\n    python -m gru_repro.train experiment=ablation/{name}\n" in section

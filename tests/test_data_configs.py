@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pretty_midi
 import pytest
 from hydra import compose, initialize_config_dir
@@ -30,13 +28,6 @@ def compose_data(tmp_path, choice, overrides=()):
     with initialize_config_dir(config_dir=str(primary), version_base="1.3"):
         cfg = compose("probe", overrides=[f"data={choice}", *overrides])
     return OmegaConf.to_container(cfg.data, resolve=True)
-
-
-@pytest.mark.parametrize("name", OWN_FILES)
-def test_every_default_has_a_comment(name):
-    for line in (CONFIGS / "data" / f"{name}.yaml").read_text().splitlines():
-        if re.match(r"^[a-z_]+:\s*\S", line):
-            assert "  # " in line, f"{name}.yaml: no unit/source comment on {line!r}"
 
 
 @pytest.mark.parametrize("name", OWN_FILES)

@@ -1,7 +1,8 @@
 """scripts/reproduce.py end to end with a stand-in trainer: resumable, diverged runs tolerated.
 
-The stand-in reads the same Hydra overrides train.py gets (experiment=, paths.output_root=,
-model=a,b, optim.lr=..., seed=...) and writes run folders in the documented format, skipping
+The stand-in reads the same Hydra overrides train.py gets (experiment=, a protocol file's own
+overrides, paths.output_root=, model=a,b, optim.lr=..., seed=...) and writes run folders in the
+documented format, skipping
 finished ones as train.py does. It can kill itself and reproduce.py mid-sweep (SIGKILL), so
 the test covers a sweep killed at an arbitrary point and rerun.
 """
@@ -31,7 +32,9 @@ args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
 exp, root = args["experiment"], Path(args["paths.output_root"])
 units, seeds = args["model"].split(","), [int(s) for s in args["seed"].split(",")]
 lrs = [float(x) for x in args["optim.lr"].split(",")]
-folders = planned_folders([f"experiment={exp}"], units, lrs, seeds)  # where train.py writes
+swept = ("paths.", "hydra", "model=", "optim.lr=", "seed=")
+fixed = [a for a in sys.argv[1:] if "=" in a and not a.startswith(swept)]
+folders = planned_folders(fixed, units, lrs, seeds)  # where train.py writes
 best = {"tanh": 1e-4, "gru": 1e-3, "lstm": 1e-3}
 counter = Path(os.environ["FAKE_COUNTER"])
 for unit, lr, seed in itertools.product(units, lrs, seeds):
@@ -56,12 +59,12 @@ for unit, lr, seed in itertools.product(units, lrs, seeds):
 
 
 def _reproduce(
-    tmp_path: Path, name: str, *, kill_at: int = 0, crash_at: int = 0
+    tmp_path: Path, name: str, *, kill_at: int = 0, crash_at: int = 0, plans: tuple = ()
 ) -> subprocess.CompletedProcess:
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAIN)
     protocol_file = protocol_path(tmp_path, "test")
-    plans = (ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),)
+    plans = plans or (ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),)
     Protocol("test", plans, "stand-in sweep").save(tmp_path)
     env = dict(
         os.environ,
@@ -118,6 +121,32 @@ def test_killed_and_rerun_sweep_ends_with_the_same_reports(tmp_path: Path) -> No
     assert "Incomplete sweep" in (tmp_path / "crashed" / "results" / "table2.md").read_text()
     assert _reproduce(tmp_path, "crashed").returncode == 0
     assert _reports(tmp_path, "crashed") == expected
+
+
+def test_a_record_of_the_same_runs_is_kept_as_written(tmp_path: Path) -> None:
+    """A protocol file written before the variants had experiment files names the base
+    experiment and Hydra overrides; the experiment file plans the same runs, so a rerun trains
+    none again and keeps that record byte for byte (the reports read it). A record of other
+    runs is replaced."""
+    caps = ("trainer.max_epochs=60", "trainer.patience=0")  # what quick/jsb.yaml changes
+    old = ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2), overrides=caps)
+    runs = tmp_path / "same" / "runs"
+    done = _reproduce(tmp_path, "same", plans=(old,))
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = protocol_path(runs, "test").read_text()
+    assert '"overrides": [\n        "trainer.max_epochs=60"' in record
+    started = (tmp_path / "same.count").read_text()
+
+    new = ExperimentPlan("music/jsb", config="quick/jsb", lrs=LRS, seeds=(1, 2))
+    again = _reproduce(tmp_path, "same", plans=(new,))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "same.count").read_text() == started  # nothing trained again
+    assert protocol_path(runs, "test").read_text() == record
+
+    fewer = ExperimentPlan("music/jsb", config="quick/jsb", lrs=LRS[:2], seeds=(1, 2))
+    assert _reproduce(tmp_path, "same", plans=(fewer,)).returncode == 0
+    rewritten = Protocol.load(runs, "test").experiments[0]
+    assert (rewritten.config, rewritten.overrides, rewritten.lrs) == ("quick/jsb", (), LRS[:2])
 
 
 @pytest.mark.slow

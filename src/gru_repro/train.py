@@ -32,7 +32,7 @@ from gru_repro.config.callback import refuse_another_run
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.errors import CONFIG_ERROR_EXIT, CONFIG_ERRORS, SweepFailed, one_line
 from gru_repro.config.identity import identity_hash
-from gru_repro.config.store import identity_of, register, to_objects
+from gru_repro.config.store import compose_run, identity_of, package_configs, register, to_objects
 from gru_repro.data.errors import DataError
 from gru_repro.training import run_files
 from gru_repro.training.run_lock import RunFolderLock
@@ -110,13 +110,10 @@ def planned_runs(
     ``model=<unit> optim.lr=<lr> seed=<seed>`` describe: the folder a sweep over them creates
     (configs/train.yaml names it), so scripts/reproduce.py and the reports find every run of a
     protocol without training it. One composition per unit (~0.1 s each)."""
-    from hydra import compose, initialize_config_dir
-
     runs = {}
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with package_configs():
         for unit in units:
-            cfg = compose("train", [*overrides, f"model={unit}"], return_hydra_config=True)
-            HydraConfig.instance().set_config(cfg)
+            cfg = compose_run([*overrides, f"model={unit}"])
             for lr in lrs:
                 for seed in seeds:
                     cfg.optim.lr, cfg.seed = float(lr), int(seed)  # re-resolves the name below
@@ -128,13 +125,9 @@ def planned_runs(
 
 def plan_runs(plan, extra: list[str] = ()) -> dict[tuple[str, float, int], tuple[str, dict]]:
     """``planned_runs`` of a protocol's ``ExperimentPlan`` (gru_repro.reports.protocol): its
-    experiment, its overrides and ``extra`` ones, every unit x lr x seed."""
-    return planned_runs(
-        [f"experiment={plan.experiment}", *plan.overrides, *extra],
-        list(plan.units),
-        list(plan.lrs),
-        list(plan.seeds),
-    )
+    experiment file and overrides (``plan.command``) and ``extra`` ones, every unit x lr x
+    seed."""
+    return planned_runs([*plan.command, *extra], list(plan.units), list(plan.lrs), list(plan.seeds))
 
 
 def planned_folders(

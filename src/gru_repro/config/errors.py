@@ -78,8 +78,9 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, MissingConfigException) and exc.options:
         missing = (exc.missing_cfg_file or "").strip("/")
         group, _, option = missing.rpartition("/")
-        if group:
-            return f"{group}={option}: no such option; valid choices: {', '.join(exc.options)}"
+        if group:  # `_name.yaml` files are parts the options include (model/_base.yaml)
+            choices = ", ".join(o for o in exc.options if not o.startswith("_"))
+            return f"{group}={option}: no such option; valid choices: {choices}"
     if isinstance(exc, ConfigCompositionException) and isinstance(
         exc.__cause__, OmegaConfBaseException
     ):

@@ -1,6 +1,7 @@
 """Hydra's side of the typed config: the schemas in the ConfigStore, the identity resolver of
-run folder names, one-line messages for Hydra's and OmegaConf's errors, and the composed config
-as plain dataclasses. Only the entry points (gru_repro.train, the sweeper) import this module.
+run folder names, the composed config as plain dataclasses, and what an experiment's sweep
+plans (composed as a run composes it). The entry points (gru_repro.train, the sweeper) and the
+protocol builders (gru_repro.reports.protocol) import this module.
 
 configs/<group>/<option>.yaml extends its schema through its defaults list:
 
@@ -12,11 +13,19 @@ configs/<group>/<option>.yaml extends its schema through its defaults list:
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from gru_repro import config_dir
+from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_hash, run_identity
 from gru_repro.config.schema import SCHEMAS, TrainConfig
 
@@ -66,3 +75,60 @@ def to_objects(cfg: DictConfig) -> TrainConfig:
         with open_dict(cfg):
             del cfg["hydra"]
     return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+@contextmanager
+def package_configs() -> Iterator[None]:
+    """Hydra's compose API over the package's configs (gru_repro.config_dir()), the schemas and
+    resolvers registered: what ``python -m gru_repro.train`` composes from."""
+    register()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        yield
+
+
+def compose_run(overrides: Sequence[str]) -> DictConfig:
+    """The config a run of ``overrides`` composes, Hydra's node included and made the current
+    one (the run folder's name reads ``${hydra:runtime.choices...}``). Inside
+    ``package_configs()``."""
+    cfg = compose("train", list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def sweep_values(key: str, value: Any) -> list:
+    """The values one ``hydra.sweeper.params`` entry sweeps (``a,b,c``; a single value is a
+    sweep of one), parsed by Hydra's override grammar as the sweeper parses it: numbers come
+    back as numbers."""
+    override = OverridesParser.create().parse_override(f"{key}={value}")
+    return list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+
+
+@dataclass(frozen=True)
+class ExperimentSweep:
+    """What ``python -m gru_repro.train -m experiment=<name>`` sweeps."""
+
+    run_group: str  # paths.run_group: the folder below paths.output_root its runs go to
+    units: tuple[str, ...]  # hydra.sweeper.params.model (configs/search/)
+    lrs: tuple[float, ...]  # hydra.sweeper.params["optim.lr"] (configs/search/)
+
+
+def experiment_sweep(experiment: str) -> ExperimentSweep:
+    """The unit x learning-rate grid and the run group of configs/experiment/<experiment>.yaml,
+    as its composed config holds them (ConfigError when it sweeps no units and rates)."""
+    with package_configs():
+        cfg = compose_run([f"experiment={experiment}"])
+    params = cfg.hydra.sweeper.params or {}
+    missing = [f"hydra.sweeper.params.{key}" for key in ("model", "optim.lr") if key not in params]
+    if not cfg.paths.run_group:
+        missing.append("paths.run_group")
+    if missing:
+        raise ConfigError(
+            f"configs/experiment/{experiment}.yaml sets no {', '.join(missing)}: a protocol "
+            "experiment includes a search (`- /search: paper` in its defaults) and names its "
+            "run group"
+        )
+    return ExperimentSweep(
+        run_group=str(cfg.paths.run_group),
+        units=tuple(str(u) for u in sweep_values("model", params["model"])),
+        lrs=tuple(float(lr) for lr in sweep_values("optim.lr", params["optim.lr"])),
+    )

@@ -2,25 +2,26 @@
 
 The paper (Chung et al. 2014) picks the learning rate by validation NLL out of 10 candidates
 exp(u), u ~ U(-12, -6). We draw them once from a fixed seed so every engineer and every data
-set searches the same 10 values; `scripts/draw_lr_candidates.py` writes them into the experiment
-configs and `--check` verifies the configs still hold exactly this draw.
+set searches the same 10 values; `scripts/draw_lr_candidates.py` writes them into the one grid
+every experiment includes (configs/search/paper.yaml, `hydra.sweeper.params`) and `--check`
+verifies that it still holds exactly this draw.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
+
+from gru_repro.atomic import atomic_write_text
 
 LR_SEED = 20141211  # arXiv:1412.3555 was submitted on 2014-12-11
 N_CANDIDATES = 10  # the paper's training protocol
 LOG_LR_LOW, LOG_LR_HIGH = -12.0, -6.0  # u ~ U(-12, -6): lr in [6.1e-6, 2.5e-3]
 SIGNIFICANT_DIGITS = 3  # rounded so that run folder names stay readable (lr=0.000123)
-
-# The line in an experiment config that holds the grid, e.g. `      optim.lr: 1.2e-05,...`
-_LR_LINE = re.compile(r"^(?P<indent>\s*)optim\.lr:\s*(?P<values>[^#\n]*?)\s*(?P<comment>#.*)?$")
+LR_KEY = "optim.lr"  # its key in a configs/search/ file (`# @package hydra.sweeper.params`)
 
 
 def _round_significant(x: float, digits: int) -> float:
@@ -44,41 +45,43 @@ def format_lrs(lrs: list[float]) -> str:
     return ",".join(repr(float(lr)) for lr in lrs)
 
 
-def read_lr_grid(config_path: str | Path) -> list[float]:
-    """The `optim.lr` sweep values written in one experiment config."""
-    path = Path(config_path)
-    for line in path.read_text().splitlines():
-        match = _LR_LINE.match(line)
-        if match:
-            try:
-                return [float(v) for v in match["values"].split(",")]
-            except ValueError as err:
-                raise ValueError(
-                    f"{path}: optim.lr sweep {match['values']!r} is not a comma-separated list "
-                    "of numbers; regenerate it with scripts/draw_lr_candidates.py"
-                ) from err
-    raise ValueError(
-        f"{path}: no `optim.lr:` sweep line under hydra.sweeper.params; "
-        "add one with scripts/draw_lr_candidates.py"
-    )
+def _sweep_text(path: Path) -> str:
+    """The `optim.lr` sweep of a configs/search/ file as written (OmegaConf reads the YAML)."""
+    value = OmegaConf.load(path).get(LR_KEY)
+    if value is None:
+        raise ValueError(
+            f"{path}: no `{LR_KEY}:` sweep (a configs/search/ file is `# @package "
+            "hydra.sweeper.params`); add one with scripts/draw_lr_candidates.py"
+        )
+    return str(value)
 
 
-def write_lr_grid(config_path: str | Path, lrs: list[float]) -> bool:
-    """Rewrite the `optim.lr:` sweep line of a config in place (atomically); True if changed."""
-    from gru_repro.atomic import atomic_write_text
+def read_lr_grid(search_path: str | Path) -> list[float]:
+    """The learning rates a configs/search/ file sweeps, parsed as Hydra's sweeper parses them."""
+    from gru_repro.config.store import sweep_values  # imports torch: keep reports/ free of it
 
-    path = Path(config_path)
+    path = Path(search_path)
+    text = _sweep_text(path)
+    try:
+        return [float(v) for v in sweep_values(LR_KEY, text)]
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{path}: {LR_KEY} sweep {text!r} is not a comma-separated list of numbers; "
+            "regenerate it with scripts/draw_lr_candidates.py"
+        ) from err
+
+
+def write_lr_grid(search_path: str | Path, lrs: list[float]) -> bool:
+    """Put ``lrs`` in place of the `optim.lr` sweep of a configs/search/ file (atomically),
+    keeping every other line and the comment; True if the file changed. The old value is the
+    text OmegaConf reads, replaced where it is written: the YAML's comments survive (writing the
+    file back through OmegaConf would drop them)."""
+    path = Path(search_path)
     text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        match = _LR_LINE.match(line.rstrip("\n"))
-        if match:
-            comment = f"  {match['comment']}" if match["comment"] else ""
-            lines[i] = f"{match['indent']}optim.lr: {format_lrs(lrs)}{comment}\n"
-            break
-    else:
-        raise ValueError(f"{path}: no `optim.lr:` sweep line to rewrite")
-    new_text = "".join(lines)
+    written = f"{LR_KEY}: {_sweep_text(path)}"
+    if text.count(written) != 1:
+        raise ValueError(f"{path}: `{written}` is not written once on one line; rewrite it so")
+    new_text = text.replace(written, f"{LR_KEY}: {format_lrs(lrs)}")
     if new_text != text:
         atomic_write_text(path, new_text)
     return new_text != text

@@ -47,7 +47,7 @@ def lr_search_markdown(results: SweepResults) -> str:
     for exp in results.experiments:
         units = list(exp.units)
         lines += [
-            f"## {exp.plan.label} (`experiment={exp.plan.experiment}`)",
+            f"## {exp.plan.label} (`experiment={exp.plan.config}`)",
             "",
             "| lr | " + " | ".join(UNIT_LABELS.get(u, u) for u in units) + " |",
             "|---|" + "---|" * len(units),

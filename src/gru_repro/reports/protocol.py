@@ -13,6 +13,13 @@ root. Seed 1 of every candidate is the search run; the
 selected learning rate is then retrained with seeds 2..n, and Table 2 averages seeds 1..n.
 `scripts/reproduce.py` writes the protocol it ran to `<runs_root>/protocols/<name>.json`, and the
 reports read it back to know which runs a complete sweep must contain.
+
+Every variant is a file of configs/experiment/ (`# @package _global_`, changes only): a plan
+names the file that trains it (`ExperimentPlan.config`), and the file's sweep (configs/search/)
+gives its units and learning-rate candidates, so each published number has a one-line command,
+`python -m gru_repro.train -m experiment=<config>`. Protocol files written before the variants
+had files name the base experiment and Hydra overrides instead (`ExperimentPlan.overrides`);
+they load and plan the same runs.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.reports.lr_candidates import read_lr_grid
 
 UNITS = ("tanh", "gru", "lstm")  # configs/model/*.yaml, Table 1
 SEARCH_SEED = 1  # every learning-rate candidate is trained once, with this seed
@@ -47,7 +53,7 @@ def protocol_names(runs_root: str | Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json") if not p.stem.endswith(".reproduce"))
 
 
-# experiment name -> Table 2 / Figure 3 label and the data config it uses
+# experiment (the folder group of its runs, paths.run_group) -> Table 2 / Figure 3 label
 EXPERIMENTS = {
     "music/nottingham": "Nottingham",
     "music/jsb": "JSB Chorales",
@@ -77,9 +83,15 @@ def run_key(unit: str, lr: float, seed: int) -> str:
 @dataclass(frozen=True)
 class ExperimentPlan:
     """One experiment's grid: the search is units x lrs at SEARCH_SEED, then `seeds` at the
-    selected lr; `overrides` are extra Hydra overrides (the quick protocol's caps)."""
+    selected lr.
+
+    `experiment` is what the reports show (an EXPERIMENTS key: Table 2 row, Figure 3 panel) and
+    the folder group its runs go to; `config` the configs/experiment/ file that trains them
+    (default: `experiment` itself; e.g. speech/a_subset for speech/a); `overrides` further Hydra
+    overrides, as protocol files written before the variants had files record them."""
 
     experiment: str
+    config: str = ""  # configs/experiment/<config>.yaml; "" = <experiment>.yaml
     units: tuple[str, ...] = UNITS
     lrs: tuple[float, ...] = ()
     seeds: tuple[int, ...] = (1, 2, 3)
@@ -87,6 +99,8 @@ class ExperimentPlan:
     folders: dict[str, str] = field(default_factory=dict)  # run_key -> folder below the root
 
     def __post_init__(self) -> None:
+        if not self.config:  # frozen: set once, here
+            object.__setattr__(self, "config", self.experiment)
         if not self.lrs:
             raise ValueError(f"experiment {self.experiment}: no learning-rate candidates")
         if SEARCH_SEED not in self.seeds:
@@ -98,6 +112,16 @@ class ExperimentPlan:
     @property
     def label(self) -> str:
         return EXPERIMENTS.get(self.experiment, self.experiment)
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The Hydra overrides that train this plan's runs, before unit, lr and seed."""
+        return (f"experiment={self.config}", *self.overrides)
+
+    @property
+    def changes(self) -> tuple[str, ...]:
+        """How this plan's runs differ from `experiment=<experiment>` (Table 2 names them)."""
+        return self.command if self.config != self.experiment else self.overrides
 
     def search_runs(self) -> list[tuple[str, float, int]]:
         return [(u, lr, SEARCH_SEED) for u in self.units for lr in self.lrs]
@@ -157,6 +181,7 @@ class Protocol:
             plans = tuple(
                 ExperimentPlan(
                     experiment=p["experiment"],
+                    config=p.get("config", ""),
                     units=tuple(p["units"]),
                     lrs=tuple(float(x) for x in p["lrs"]),
                     seeds=tuple(int(s) for s in p["seeds"]),
@@ -173,63 +198,76 @@ class Protocol:
             raise ValueError(f"{path}: not a protocol file ({err}); delete it and rerun") from err
         return cls(raw["name"], plans, raw.get("description", ""))
 
+    def plans_the_same_runs(self, other: Protocol) -> bool:
+        """Same name, description and grids, every run in the same folder: the folders name
+        each run's identity, so the two train the same runs, however they spell the configs
+        (a file written before the variants had experiment files records overrides)."""
 
-# The speech experiments' data in the full protocol. On the whole of FSDD a speech epoch takes
-# 0.5-0.8 min on one core (docs/speech.md), so the paper's search (30 runs of up to 200 epochs,
-# plus seeds) is weeks of CPU per setting; "subset" trains the same search on the documented
-# reduced CPU sizes (a seeded tenth of the data, ~1.5-3 s per epoch on a free core) with an
-# epoch budget of 100 (speech A: 75 updates per epoch, 7,500 in all), "whole" on everything
-# with the default budget (for a GPU or a cluster). Normalisation uses all training recordings
-# either way.
+        def runs(protocol: Protocol) -> list:
+            return [
+                (p.experiment, p.units, p.lrs, p.seeds, p.folders) for p in protocol.experiments
+            ]
+
+        same = (self.name, self.description) == (other.name, other.description)
+        return same and runs(self) == runs(other)
+
+
+def _plan(config: str, seeds: tuple[int, ...]) -> ExperimentPlan:
+    """The plan of configs/experiment/<config>.yaml: its sweep's units and rates, its runs'
+    folder group as the experiment they report."""
+    # Composing reads the typed schema, which imports torch (through training.settings): only
+    # the protocol builders compose; the reports read protocol files and stay torch-free.
+    from gru_repro.config.store import experiment_sweep
+
+    sweep = experiment_sweep(config)
+    return ExperimentPlan(
+        experiment=sweep.run_group, config=config, units=sweep.units, lrs=sweep.lrs, seeds=seeds
+    )
+
+
+# The speech experiments of the full protocol (--speech). On the whole of FSDD a speech epoch
+# takes 0.5-0.8 min on one core (docs/speech.md), so the paper's search (30 runs of up to 200
+# epochs, plus seeds) is weeks of CPU per setting: "subset" trains the same search on the
+# documented reduced CPU sizes (configs/experiment/speech/*_subset.yaml: a seeded tenth of the
+# data, an epoch budget of 100), "whole" on everything with the default budget (for a GPU or a
+# cluster). Normalisation uses all training recordings either way.
 SPEECH_DATA = {
-    "subset": {
-        "speech/a": (
-            "data.max_sequences=600",
-            "data.max_eval_sequences=200",
-            "trainer.max_epochs=100",
-        ),
-        "speech/b": (
-            "data.max_sequences=64",
-            "data.max_eval_sequences=24",
-            "trainer.max_epochs=100",
-        ),
-    },
-    "whole": {},
+    "subset": ("speech/a_subset", "speech/b_subset"),
+    "whole": ("speech/a", "speech/b"),
 }
 
 
-# The optimizer of the full protocol. "paper" is what the paper states: plain RMSProp
+# The optimizer of the full protocol (--optim). "paper" is what the paper states: plain RMSProp
 # (configs/optim/rmsprop.yaml, the configs' default). "released" is the first author's released
-# optimizer (configs/optim/rmsprop_released.yaml: momentum 0.9, rms floor 0.01, learning rate
-# decayed linearly to 1% over the epoch budget), which the paper's learning-rate range seems to
-# have been chosen for: with plain RMSProp nearly every music cell selects the grid's largest
-# candidate (results/lr_search.md). The released variant runs the four music sets only (speech
-# is compared between units, not with the paper's numbers); its run folders name the optimizer,
-# so both variants share one runs root.
+# optimizer (configs/experiment/released_optim/: optim=rmsprop_released, momentum 0.9, rms floor
+# 0.01, learning rate decayed linearly to 1% over the epoch budget), which the paper's
+# learning-rate range seems to have been chosen for: with plain RMSProp nearly every music cell
+# selects the grid's largest candidate (results/lr_search.md). The released variant runs the
+# four music sets only (speech is compared between units, not with the paper's numbers); its
+# run folders name the optimizer, so both variants share one runs root.
 class OptimizerVariant(NamedTuple):
     protocol_name: str  # Protocol.name, so reports never pass one variant off as the other
-    experiments: tuple[str, ...]  # the experiments it runs
-    overrides: tuple[str, ...]  # Hydra overrides added to every run
+    music: tuple[str, ...]  # its music experiment files (configs/experiment/), in Table 2 order
+    with_speech: bool  # whether it runs the speech experiments (SPEECH_DATA) too
     note: str  # what the protocol's description says of it; "" = the configs' default
 
 
-MUSIC_EXPERIMENTS = tuple(name for name in EXPERIMENTS if name.startswith("music/"))
+MUSIC_SETS = ("nottingham", "jsb", "musedata", "piano_midi")  # Table 2's order
+MUSIC_EXPERIMENTS = tuple(f"music/{name}" for name in MUSIC_SETS)
 OPTIMIZERS = {
-    "paper": OptimizerVariant("full", tuple(EXPERIMENTS), (), ""),
+    "paper": OptimizerVariant("full", MUSIC_EXPERIMENTS, True, ""),
     "released": OptimizerVariant(
         "full-released-optim",
-        MUSIC_EXPERIMENTS,
-        ("optim=rmsprop_released",),
+        tuple(f"released_optim/{name}" for name in MUSIC_SETS),
+        False,
         "the released code's optimizer (`optim=rmsprop_released`: RMSProp with momentum 0.9, "
         "rms floor 0.01, learning rate decayed linearly to 1% over the epoch budget)",
     ),
 }
 
 
-def full_protocol(
-    config_dir: str | Path, n_seeds: int = 3, speech: str = "subset", optim: str = "paper"
-) -> Protocol:
-    """The paper's protocol: all 6 experiments, 3 units, the 10 candidates in each config.
+def full_protocol(n_seeds: int = 3, speech: str = "subset", optim: str = "paper") -> Protocol:
+    """The paper's protocol: all 6 experiments, 3 units, the 10 candidates of configs/search/.
 
     `speech` picks the speech experiments' data: "subset" (default, CPU-sized) or "whole".
     `optim` picks the optimizer (OPTIMIZERS): "paper" (plain RMSProp, all 6 experiments) or
@@ -240,21 +278,14 @@ def full_protocol(
     if optim not in OPTIMIZERS:
         raise ValueError(f"optimizer {optim!r}: choose one of {', '.join(OPTIMIZERS)}")
     variant = OPTIMIZERS[optim]
-    plans = tuple(
-        ExperimentPlan(
-            experiment=name,
-            lrs=tuple(read_lr_grid(Path(config_dir) / f"{name}.yaml")),
-            seeds=tuple(range(1, n_seeds + 1)),
-            overrides=SPEECH_DATA[speech].get(name, ()) + variant.overrides,
-        )
-        for name in variant.experiments
-    )
-    with_speech = set(variant.experiments) != set(MUSIC_EXPERIMENTS)
+    configs = variant.music + (SPEECH_DATA[speech] if variant.with_speech else ())
+    plans = tuple(_plan(config, tuple(range(1, n_seeds + 1))) for config in configs)
     notes = [
-        f"10 learning-rate candidates x 3 units per {'' if with_speech else 'music '}data set "
-        f"with early stopping (seed 1), then the selected rate retrained with seeds 2..{n_seeds}"
+        f"10 learning-rate candidates x 3 units per {'' if variant.with_speech else 'music '}"
+        f"data set with early stopping (seed 1), then the selected rate retrained with seeds "
+        f"2..{n_seeds}"
     ]
-    if with_speech:
+    if variant.with_speech:
         notes.append(
             "speech on the reduced CPU subsets (speech A: 600 train / 200 valid and test "
             "segments; speech B: 64 / 24 sequences) with an epoch budget of 100"
@@ -266,45 +297,21 @@ def full_protocol(
     return Protocol(variant.protocol_name, plans, "; ".join(notes))
 
 
-# The quick protocol: real data, reduced so that the whole pipeline (search, selection, seeds,
-# reports) finishes in about 15 minutes on 2 CPU cores. Same kinds of tables and plots; the
-# numbers are far from converged and are not the reproduction's results.
-QUICK_LR_INDICES = (5, 7, 9)  # 3 of the 10 sorted candidates: 5.0e-4, 1.3e-3, 1.7e-3 (short
-#                               runs only move with the larger rates)
+# The quick protocol (configs/experiment/quick/): real data, reduced so that the whole pipeline
+# (search, selection, seeds, reports) finishes in about 15 minutes on 2 CPU cores: JSB and
+# Nottingham whole, speech A on its CPU subset, 3 of the 10 candidates (configs/search/quick.yaml),
+# a few epochs without early stopping. Same kinds of tables and plots; the numbers are far from
+# converged and are not the reproduction's results. Measured on 2 shared cores, 2 runs in
+# parallel: 36 runs, 9 minutes.
+QUICK_EXPERIMENTS = ("quick/jsb", "quick/nottingham", "quick/speech_a")
 QUICK_SEEDS = (1, 2)  # the search run + one rerun: enough for a std, not a good one
-QUICK_EXPERIMENTS = {
-    # Measured on 2 shared cores, 2 runs in parallel: a JSB epoch ~0.5 s, Nottingham ~4 s,
-    # speech A (600 segments) ~1.5 s, plus ~10 s of start-up per run: 36 runs, 9 minutes measured.
-    # JSB: the smallest music set (229 chorales), whole; 60 epochs, never stopped early.
-    "music/jsb": ("trainer.max_epochs=60", "trainer.patience=0"),
-    # Nottingham (Figure 3 column 1), whole; 16 epochs.
-    "music/nottingham": ("trainer.max_epochs=16", "trainer.patience=0"),
-    # Speech A on FSDD, a seeded subset of 600 training / 200 valid and test segments (the
-    # reduced CPU sizes of configs/data/speech_a.yaml); 20 epochs.
-    "speech/a": (
-        "trainer.max_epochs=20",
-        "trainer.patience=0",
-        "data.max_sequences=600",
-        "data.max_eval_sequences=200",
-    ),
-}
 
 
-def quick_protocol(config_dir: str | Path) -> Protocol:
-    plans = []
-    for name, overrides in QUICK_EXPERIMENTS.items():
-        grid = read_lr_grid(Path(config_dir) / f"{name}.yaml")
-        plans.append(
-            ExperimentPlan(
-                experiment=name,
-                lrs=tuple(grid[i] for i in QUICK_LR_INDICES),
-                seeds=QUICK_SEEDS,
-                overrides=overrides,
-            )
-        )
+def quick_protocol() -> Protocol:
+    plans = tuple(_plan(config, QUICK_SEEDS) for config in QUICK_EXPERIMENTS)
     return Protocol(
         "quick",
-        tuple(plans),
-        f"reduced: {', '.join(QUICK_EXPERIMENTS)}; {len(QUICK_LR_INDICES)} of the 10 "
+        plans,
+        f"reduced: {', '.join(p.experiment for p in plans)}; {len(plans[0].lrs)} of the 10 "
         f"candidates; seeds {QUICK_SEEDS}; a few epochs, no early stopping (docs/reproduce.md)",
     )

@@ -136,7 +136,7 @@ def _row(
 
 def table2_rows(results: SweepResults) -> list[Table2Row]:
     return [
-        _row(exp.plan.experiment, exp.plan.label, unit_result, exp.plan.overrides)
+        _row(exp.plan.experiment, exp.plan.label, unit_result, exp.plan.changes)
         for exp in results.experiments
         for unit_result in exp.units.values()
     ]
