@@ -78,7 +78,8 @@ def backward_and_clip_members(
     """Backward of ``member_losses.sum()`` ((P,) losses, member k's depending only on row k of
     the stacked parameters) into ``.grad`` (set, not accumulated), rescaled per member by the
     paper's rule; returns (each member's gradient norm before rescaling, backward passes redone
-    for it), as ``training.clipping.backward_and_clip`` does for one run.
+    for it), as ``loss.backward(retain_graph=True)`` then ``training.clipping.clip_or_rescue``
+    do for one run.
 
     A member whose loss is not finite is not rescued (the caller ends it as diverged); its
     gradient rows are whatever the backward gave and do not touch the other members'.
