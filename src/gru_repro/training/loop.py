@@ -18,7 +18,6 @@ or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly w
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import logging
 import math
@@ -33,7 +32,6 @@ from gru_repro.config.identity import identity_diff
 from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model
 from gru_repro.training.checkpoint import (
-    capture_rng_state,
     load_checkpoint,
     plain_data,
     restore_rng_state,
@@ -44,7 +42,7 @@ from gru_repro.training.early_stopping import EarlyStopping
 from gru_repro.training.evaluation import SplitEvaluator
 from gru_repro.training.metrics import NLLTotals, batch_loss
 from gru_repro.training.optim import build_optimization
-from gru_repro.training.run_record import RunRecord, describe_run
+from gru_repro.training.run_record import RunRecord, describe_run, model_bundle, resume_bundle
 from gru_repro.training.run_state import RunState
 from gru_repro.training.settings import TrainerSettings
 from gru_repro.training.weight_noise import WeightNoise, noisy_weights
@@ -227,33 +225,29 @@ class Trainer:
     # ----------------------------------------------------------------------------- helpers
     def model_checkpoint(self) -> dict:
         """checkpoints/best.pt: the weights and what is needed to rebuild and describe them."""
-        return {
-            "model": self.model.state_dict(),
-            "config": self.config,
-            "identity": self.identity,
-            "model_options": plain_data(self.model_options),
-            "input_size": self.splits.input_size,
-            "output_size": self.splits.output_size,
-            "data_info": plain_data(self.splits.info),
-            "epoch": self.state.epoch,
-            "updates": self.state.updates,
-            "seed": self.seed,
-        }
+        return model_bundle(
+            self.model.state_dict(),
+            config=self.config,
+            identity=self.identity,
+            model_options=self.model_options,
+            splits=self.splits,
+            state=self.state,
+            seed=self.seed,
+        )
 
     def state_dict(self) -> dict:
         """checkpoints/last.pt: the model checkpoint plus everything a resumed run needs to
         continue exactly (optimizer, schedule, early stopping, noise and every generator);
         plain data and tensors, so ``torch.load(weights_only=True)`` reads it."""
-        return {
-            **self.model_checkpoint(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "early_stopping": self.stopper.state_dict(),
-            "weight_noise": self.noise.state_dict(),
-            "shuffle_generator": self.shuffle_generator.get_state(),
-            "rng": capture_rng_state(),
-            "run_state": plain_data(dataclasses.asdict(self.state)),
-        }
+        return resume_bundle(
+            self.model_checkpoint(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            stopper=self.stopper,
+            weight_noise=self.noise.state_dict(),
+            shuffle_generator=self.shuffle_generator,
+            state=self.state,
+        )
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state_dict()``; refuses the state of a run with another identity."""

@@ -13,12 +13,14 @@ hands the record the checkpoints to write.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
@@ -27,6 +29,7 @@ from gru_repro.config.identity import identity_hash
 from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files, tensorboard_views
+from gru_repro.training.checkpoint import capture_rng_state, plain_data
 from gru_repro.training.early_stopping import EarlyStopping, explosion
 from gru_repro.training.metrics import NLL_CONVENTION
 from gru_repro.training.run_state import RunState
@@ -69,6 +72,50 @@ def describe_run(
         "nll_convention": NLL_CONVENTION,
         "identity": identity,
         "identity_hash": identity_hash(identity),
+    }
+
+
+def model_bundle(
+    weights: dict, *, config: dict, identity: dict, model_options: dict, splits, state, seed: int
+) -> dict:
+    """checkpoints/best.pt: ``weights`` (the model's state dict) and what is needed to rebuild
+    and describe them (``splits``: the DataSplits; ``state``: the RunState)."""
+    return {
+        "model": weights,
+        "config": config,
+        "identity": identity,
+        "model_options": plain_data(model_options),
+        "input_size": splits.input_size,
+        "output_size": splits.output_size,
+        "data_info": plain_data(splits.info),
+        "epoch": state.epoch,
+        "updates": state.updates,
+        "seed": seed,
+    }
+
+
+def resume_bundle(
+    model: dict,
+    *,
+    optimizer: dict,
+    scheduler: dict,
+    stopper: EarlyStopping,
+    weight_noise: dict,
+    shuffle_generator: torch.Generator,
+    state: RunState,
+) -> dict:
+    """checkpoints/last.pt: ``model_bundle`` plus everything a resumed run needs to continue
+    exactly (optimizer and schedule state dicts, early stopping, noise and every generator);
+    plain data and tensors, so ``torch.load(weights_only=True)`` reads it."""
+    return {
+        **model,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "early_stopping": stopper.state_dict(),
+        "weight_noise": weight_noise,
+        "shuffle_generator": shuffle_generator.get_state(),
+        "rng": capture_rng_state(),
+        "run_state": plain_data(dataclasses.asdict(state)),
     }
 
 
@@ -151,8 +198,20 @@ class RunRecord:
         last: Callable[[], dict],
         after_log: Callable[[SummaryWriter], None] | None = None,
     ) -> None:
-        """Record a finished epoch: curves row, TensorBoard, log line, then ``best()`` (a new
-        best only) written to best.pt before ``last()`` to last.pt, then curves.csv.
+        """Record a finished epoch (:meth:`note_epoch`), then save it (:meth:`save_epoch`)."""
+        self.note_epoch(epoch, train_nll, valid_nll, t0, after_log=after_log)
+        self.save_epoch(best=None if best is None else best(), last=last())
+
+    def note_epoch(
+        self,
+        epoch: int,
+        train_nll: float,
+        valid_nll: float | None,
+        t0: float,
+        *,
+        after_log: Callable[[SummaryWriter], None] | None = None,
+    ) -> None:
+        """A finished epoch into the state (curves row), TensorBoard and the log.
         ``after_log(writer)``: extras before the flush (TensorBoard samples)."""
         st = self.state
         st.epoch = epoch
@@ -182,11 +241,21 @@ class RunRecord:
         if after_log is not None:
             after_log(self.writer)
         self.writer.flush()
+
+    def save_best(self, best: dict) -> None:
+        """checkpoints/best.pt (a new best epoch's weights)."""
+        atomic_torch_save(best, self.ckpt_dir / "best.pt")
+
+    def save_last(self, last: dict) -> None:
+        """checkpoints/last.pt, then curves.csv from the history."""
+        atomic_torch_save(last, self.ckpt_dir / "last.pt")
+        run_files.write_curves(self.run_dir, self.state.history)
+
+    def save_epoch(self, *, best: dict | None, last: dict) -> None:
         # best before last: a kill between the two re-runs this epoch and rewrites best.pt
         if best is not None:
-            atomic_torch_save(best(), self.ckpt_dir / "best.pt")
-        atomic_torch_save(last(), self.ckpt_dir / "last.pt")
-        run_files.write_curves(self.run_dir, st.history)
+            self.save_best(best)
+        self.save_last(last)
 
     def diverge(self, epoch: int, reason: str) -> None:
         log.warning("%srun diverged in epoch %d: %s", self.prefix, epoch, reason)
