@@ -1,0 +1,149 @@
+"""The entry point's population path: ``trainer.population_lrs=[...]`` (set by the keep_going
+sweeper under ``trainer.population=auto``) trains those learning rates of one run as one
+population (gru_repro.training.population), each member into the run folder its single run
+would have (configs/train.yaml names it), with that run's identity.
+
+    python -m gru_repro.train -m data=jsb 'optim.lr=1e-4,1e-3,1e-2' trainer.population=auto
+
+Each member is checked as a single run is (another identity in its folder is refused, a
+finished member is skipped) with every member's folder locked; the non-lead members get the
+``.hydra/config.yaml`` and ``overrides.yaml`` Hydra writes for a single run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from gru_repro.config.callback import refuse_another_run
+from gru_repro.config.checks import ConfigError
+from gru_repro.config.store import identity_of, to_objects
+from gru_repro.training import run_files
+from gru_repro.training.population.runs import (
+    held,
+    population_dir,
+    remove_population_dir,
+    train_population,
+)
+from gru_repro.training.population.trainer import Member
+
+log = logging.getLogger(__name__)
+
+
+def _hydra_node(cfg: DictConfig) -> DictConfig | None:
+    if "hydra" in cfg:
+        return cfg.hydra
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def member_runs(
+    cfg: DictConfig, run_dir: Path, lrs: list[float]
+) -> list[tuple[Member, DictConfig]]:
+    """(member, its task config) for each learning rate: ``cfg`` with ``optim.lr`` set, in the
+    folder ``hydra.sweep.dir/hydra.sweep.subdir`` gives it (``run_dir`` for ``cfg``'s own lr)."""
+    hydra_node = _hydra_node(cfg)
+    task = copy.deepcopy(cfg)
+    if "hydra" in task:
+        with open_dict(task):
+            del task["hydra"]
+    full = copy.deepcopy(task)
+    if hydra_node is not None:
+        with open_dict(full):
+            full["hydra"] = copy.deepcopy(hydra_node)
+    members = []
+    for lr in lrs:
+        member_cfg = copy.deepcopy(task)
+        member_cfg.optim.lr = float(lr)
+        if float(lr) == float(cfg.optim.lr):
+            folder = Path(run_dir)
+        elif hydra_node is None:
+            raise ConfigError(
+                "trainer.population_lrs needs Hydra's run folders (python -m gru_repro.train); "
+                "a library caller trains a population with training.population.train_population"
+            )
+        else:
+            full.optim.lr = float(lr)
+            folder = (Path(str(full.hydra.sweep.dir)) / str(full.hydra.sweep.subdir)).absolute()
+        member = Member(
+            run_dir=folder,
+            lr=float(lr),
+            config=OmegaConf.to_container(member_cfg, resolve=True),
+            identity=identity_of(member_cfg),
+        )
+        members.append((member, member_cfg))
+    return members
+
+
+def _write_hydra_files(member: Member, member_cfg: DictConfig, lead_dir: Path) -> None:
+    """The ``.hydra/`` files of a single run, for a member whose folder Hydra did not start."""
+    target = member.run_dir / ".hydra"
+    if member.run_dir == lead_dir or (target / "config.yaml").is_file():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(member_cfg, target / "config.yaml")
+    lead_overrides = lead_dir / ".hydra" / "overrides.yaml"
+    if lead_overrides.is_file():
+        overrides = [
+            f"optim.lr={member.lr}" if o.startswith("optim.lr=") else o
+            for o in OmegaConf.load(lead_overrides)
+        ]
+        OmegaConf.save(OmegaConf.create(overrides), target / "overrides.yaml")
+
+
+def run_population(cfg: DictConfig, run_dir: str | Path, *, settings) -> list[dict]:
+    """Lock every member's folder, skip the finished ones, train the rest as one population;
+    each member's final metrics (``{"status": "skipped", "run_dir": ...}`` for one that had
+    already finished), in lr order.
+    ``settings``: the checked ``TrainerSettings``."""
+    from gru_repro.data import load_splits
+
+    config = to_objects(cfg)
+    lrs = [float(lr) for lr in settings.population_lrs]
+    if float(config.optim.lr) not in lrs:
+        raise ConfigError(
+            f"optim.lr={config.optim.lr} is not in trainer.population_lrs={lrs}: the run's own "
+            "lr leads its population"
+        )
+    if len(set(lrs)) != len(lrs):
+        raise ConfigError(f"trainer.population_lrs={lrs} repeats a learning rate")
+    runs = member_runs(cfg, Path(run_dir), lrs)
+    members = [m for m, _ in runs]
+    folder = population_dir(members)
+    results = [{"status": "skipped", "run_dir": str(m.run_dir)} for m in members]
+    torch.set_num_threads(settings.threads)
+    with held(members, folder):
+        todo = []
+        for k, (member, member_cfg) in enumerate(runs):
+            if not settings.force:
+                refuse_another_run(member.run_dir, member.identity)
+                if run_files.is_finished(member.run_dir):
+                    log.info(
+                        "already finished: %s; trainer.force=true trains again", member.run_dir
+                    )
+                    continue
+            _write_hydra_files(member, member_cfg, Path(run_dir))
+            todo.append(k)
+        if todo:
+            data = dataclasses.asdict(config.data)
+            data["mirror"] = data["mirror"] or None
+            splits = load_splits(data.pop("name"), **data)
+            trained = train_population(
+                splits,
+                members=[members[k] for k in todo],
+                seed=config.seed,
+                model_options=dataclasses.asdict(config.model),
+                optim_options=dataclasses.asdict(config.optim),
+                settings=settings,
+                run_info={"dataset": config.data.name},
+                folder=folder,
+            )
+            for k, metrics in zip(todo, trained, strict=True):
+                results[k] = metrics
+    remove_population_dir(folder)
+    return results
