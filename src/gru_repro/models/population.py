@@ -53,7 +53,8 @@ class PopulationModel(nn.Module):
         raise NotImplementedError
 
     def keep(self, members: Sequence[int]) -> None:
-        """Keep only ``members`` (indices into the current population, in the new order)."""
+        """Keep only ``members`` (indices into the current population, in the new order). The
+        parameters are new tensors afterwards: ``parameters()`` again for the optimizer."""
         raise NotImplementedError
 
     def single_model(self) -> SequenceModel:
@@ -121,6 +122,12 @@ class FunctionalPopulation(PopulationModel):
     def stack(cls, models: Sequence[nn.Module]) -> FunctionalPopulation:
         return cls(models)
 
+    @property
+    def template(self) -> nn.Module:
+        """The single model whose code runs every member (its own weights are never used):
+        a forward hook on it sees each member's forward, member 0 first."""
+        return self._template[0].model
+
     def member_step_nll(self, batch: Any) -> Tensor:
         template = self._template[0]
         rows = {name: p.unbind(0) for name, p in self.named_parameters()}
@@ -160,16 +167,22 @@ class FunctionalPopulation(PopulationModel):
             raise ValueError(
                 f"keep: members {index} must be distinct indices in [0, {self.members})"
             )
-        with torch.no_grad():
-            for p in self.parameters():
-                p.data = p.data[index].contiguous()
-                p.grad = None
+        # new Parameter objects: autograd caches a leaf's shape, so a leaf sliced in place
+        # (``p.data = ...``) fails its next backward; the optimizer takes the new ones
+        # (``PopulationOptimizer.params``)
+        for module in self.modules():
+            for leaf, p in list(module._parameters.items()):
+                module._parameters[leaf] = nn.Parameter(p.detach()[index].contiguous())
         self.members = len(index)
 
     def single_model(self) -> SequenceModel:
         model = copy.deepcopy(self._template[0].model)
         model.load_state_dict(self.member_state_dict(0))
         return model
+
+    def train(self, mode: bool = True) -> FunctionalPopulation:
+        self._template[0].train(mode)  # the code that runs: its training flag is the members'
+        return super().train(mode)
 
     def _apply(self, fn, recurse=True):  # .to(device) / .double() reach the template too
         self._template[0]._apply(fn, recurse)

@@ -113,7 +113,9 @@ class PopulationTrainer:
         self.schedule = build_population_schedule(
             self.optimizer,
             total_updates=settings.max_epochs * self.updates_per_epoch,
-            **{k: v for k, v in self.optim_options.items() if k in SCHEDULE_KEYS},
+            # build_scheduler's defaults where the options leave them out
+            **{"schedule": "constant", "final_lr_fraction": 0.01}
+            | {k: v for k, v in self.optim_options.items() if k in SCHEDULE_KEYS},
         )
         self.noise = PopulationWeightNoise(
             self.population,
@@ -202,7 +204,6 @@ class PopulationTrainer:
             bucket=s.bucket,
         )
         totals = {i: NLLTotals() for i in self.alive}
-        params = list(self.population.parameters())
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not s.progress)
         for batch in bar:
             batch = batch.to(s.device)
@@ -212,7 +213,9 @@ class PopulationTrainer:
                 step_nll = self.population.member_step_nll(batch)  # (P, T, B)
                 losses = torch.stack([batch_loss(nll, batch.mask) for nll in step_nll])
                 finite = torch.isfinite(losses.detach()).tolist()
-                norms, redone = backward_and_clip_members(losses, params, s.clip_grad_norm)
+                norms, redone = backward_and_clip_members(
+                    losses, self.optimizer.params, s.clip_grad_norm
+                )
             stopped = []
             for row, i in enumerate(self.alive):
                 st, update = self.records[i].state, self.records[i].state.updates + 1
@@ -299,6 +302,7 @@ class PopulationTrainer:
         if rows:
             self.population.keep(rows)
             self.optimizer.keep(rows)
+            self.optimizer.params = list(self.population.parameters())  # the kept rows
         self.alive = list(members)
         if not self.alive and self.state_path is not None:
             self.state_path.unlink(missing_ok=True)  # everyone finished: nothing to resume
