@@ -30,15 +30,16 @@ from gru_repro.training.population.trainer import Member
 from gru_repro.training.settings import TrainerSettings
 
 VOLATILE = {"wall_seconds", "run_dir", "machine"}
+MAX_EPOCHS = 20
 OVERRIDES = [
     "model=gru",
     "model.hidden_size=12",
     "optim=rmsprop_released",
-    "trainer.max_epochs=30",
+    f"trainer.max_epochs={MAX_EPOCHS}",
     "trainer.patience=0",
     "trainer.batch_size=8",
     "data.n_train=32",
-]  # fmt: skip  -- ~30 x 4 noisy updates per member with a linear lr decay: a few seconds
+]  # fmt: skip  -- ~20 x 4 noisy updates per member with a linear lr decay: a few seconds
 LRS = ("0.001", "0.003", "0.01")
 
 
@@ -84,27 +85,30 @@ def test_sigkill_at_a_random_moment_then_rerun_gives_the_uninterrupted_populatio
         sys.executable, "-m", "gru_repro.train", "-m", f"paths.output_root={root}", *OVERRIDES,
         f"optim.lr={','.join(LRS)}", "trainer.population=auto",
     ]  # fmt: skip
+    # a random moment: within a random epoch (after a random number of recorded epochs)
+    rng = random.Random(os.urandom(8))
+    epochs, delay = rng.randint(0, MAX_EPOCHS - 3), rng.uniform(0.0, seconds / MAX_EPOCHS)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if any(len(p.read_text().splitlines()) >= 2 for p in root.rglob("curves.csv")):
-            break  # epoch 0 recorded: training has started
-        time.sleep(0.005)
-    delay = random.Random(os.urandom(8)).uniform(0.0, 0.6 * seconds)
+        if any(len(p.read_text().splitlines()) >= 2 + epochs for p in root.rglob("curves.csv")):
+            break
+        time.sleep(0.002)
     time.sleep(delay)
-    assert process.poll() is None, f"the population ended before the kill ({delay:.2f} s)"
+    moment = f"killed after epoch {epochs} + {delay:.3f} s"
+    assert process.poll() is None, f"the population ended before it was {moment}"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed = _members(root)
-    assert any(_metrics(d)["status"] == "running" for d in killed.values()), delay
+    assert any(_metrics(d)["status"] == "running" for d in killed.values()), moment
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     members = _members(root)
     assert sorted(members) == sorted(reference)
     for name, run_dir in members.items():
-        assert _metrics(run_dir) == _metrics(reference[name]), (name, delay)
-        assert _curves(run_dir) == _curves(reference[name]), (name, delay)
+        assert _metrics(run_dir) == _metrics(reference[name]), (name, moment)
+        assert _curves(run_dir) == _curves(reference[name]), (name, moment)
         assert not list(run_dir.rglob(".*.tmp*")), "temp files of the killed process remain"
     assert not list(root.rglob("population-*")), "the finished population's folder remains"
     summary = json.loads(next(root.rglob("sweep-summary-*.json")).read_text())
