@@ -18,11 +18,12 @@ import pytest
 import torch
 from exploding import change_training_forwards
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from gru_repro.config.store import compose_run, package_configs
 from gru_repro.data import load_splits
 from gru_repro.data.splits import DataSplits
-from gru_repro.train import run
+from gru_repro.train import planned_folders, run
 from gru_repro.training import run_record
 from gru_repro.training.loop import Trainer
 from gru_repro.training.population.runs import POPULATION_FILE, population_dir, train_population
@@ -111,6 +112,11 @@ def test_sigkill_at_a_random_moment_then_rerun_gives_the_uninterrupted_populatio
         assert _curves(run_dir) == _curves(reference[name]), (name, moment)
         assert not list(run_dir.rglob(".*.tmp*")), "temp files of the killed process remain"
     assert not list(root.rglob("population-*")), "the finished population's folder remains"
+    # each member is in the folder its single run has, with the .hydra/ files Hydra writes
+    singles = planned_folders([o for o in OVERRIDES if o != "model=gru"], ["gru"], LRS, [1])
+    assert {root / folder for folder in singles.values()} == set(members.values())
+    for name, run_dir in members.items():
+        assert f"lr={OmegaConf.load(run_dir / '.hydra' / 'config.yaml').optim.lr}" == name
     summary = json.loads(next(root.rglob("sweep-summary-*.json")).read_text())
     assert [job["status"] for job in summary["jobs"]] == ["completed"] * 3
     assert {Path(job["folder"]) for job in summary["jobs"]} == set(members.values())
