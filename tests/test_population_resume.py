@@ -117,6 +117,10 @@ def test_sigkill_at_a_random_moment_then_rerun_gives_the_uninterrupted_populatio
     assert {root / folder for folder in singles.values()} == set(members.values())
     for name, run_dir in members.items():
         assert f"lr={OmegaConf.load(run_dir / '.hydra' / 'config.yaml').optim.lr}" == name
+        log = (run_dir / "train.log").read_text()  # its own lines (the lead's: everyone's)
+        assert f"{name}: epoch 1 " in log
+        others = [f"{o}: epoch 1 " in log for o in members if o != name]
+        assert not any(others) or name == f"lr={LRS[0]}"
     summary = json.loads(next(root.rglob("sweep-summary-*.json")).read_text())
     assert [job["status"] for job in summary["jobs"]] == ["completed"] * 3
     assert {Path(job["folder"]) for job in summary["jobs"]} == set(members.values())

@@ -238,3 +238,18 @@ def test_overflowing_gradients_are_rescued_per_member_as_in_the_single_run(jsb, 
         single.fit()
         assert_same_run(tmp_path / "single" / f"lr={lr}", tmp_path / "population" / f"lr={lr}")
     assert [m["overflow_updates"] for m in results] == [6, 6]
+
+
+def test_members_log_the_samples_of_their_single_runs(jsb, tmp_path) -> None:
+    settings, lrs = _settings(patience=0, max_epochs=2, sample_every=1), (0.01, 0.1)
+    _population(jsb, tmp_path / "population", "tanh", "rmsprop", lrs, settings).fit()
+    for lr in lrs:
+        _single(jsb, tmp_path / "single" / f"lr={lr}", "tanh", "rmsprop", lr, settings).fit()
+        images = []
+        for run_dir in (tmp_path / "single" / f"lr={lr}", tmp_path / "population" / f"lr={lr}"):
+            events = EventAccumulator(str(run_dir))
+            events.Reload()
+            images.append(
+                [(e.step, e.encoded_image_string) for e in events.Images("samples/piano_roll")]
+            )
+        assert images[0] == images[1] and [step for step, _ in images[0]] == [3, 6]

@@ -7,7 +7,8 @@ would have (configs/train.yaml names it), with that run's identity.
 
 Each member is checked as a single run is (another identity in its folder is refused, a
 finished member is skipped) with every member's folder locked; the non-lead members get the
-``.hydra/config.yaml`` and ``overrides.yaml`` Hydra writes for a single run.
+``.hydra/config.yaml``, ``overrides.yaml`` and ``train.log`` Hydra writes for a single run (the
+lead's train.log has every member's lines, each prefixed with its ``lr=``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -34,6 +37,7 @@ from gru_repro.training.population.runs import (
 from gru_repro.training.population.trainer import Member
 
 log = logging.getLogger(__name__)
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job file log
 
 
 def _hydra_node(cfg: DictConfig) -> DictConfig | None:
@@ -96,6 +100,39 @@ def _write_hydra_files(member: Member, member_cfg: DictConfig, lead_dir: Path) -
         OmegaConf.save(OmegaConf.create(overrides), target / "overrides.yaml")
 
 
+class _MemberLog(logging.Filter):
+    """A member's train.log: its own lines (prefixed with its label) and the shared ones."""
+
+    def __init__(self, label: str, labels: list[str]) -> None:
+        super().__init__()
+        self.mine, self.others = f"{label}: ", tuple(f"{o}: " for o in labels if o != label)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return message.startswith(self.mine) or not message.startswith(self.others)
+
+
+@contextmanager
+def _member_logs(members: list[Member], lead_dir: Path) -> Iterator[None]:
+    """Each non-lead member's train.log (Hydra writes the lead's, with every member's lines)."""
+    root, handlers = logging.getLogger(), []
+    labels = [m.label for m in members]
+    for m in members:
+        if m.run_dir == lead_dir:
+            continue
+        handler = logging.FileHandler(m.run_dir / "train.log")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(_MemberLog(m.label, labels))
+        root.addHandler(handler)
+        handlers.append(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+
+
 def run_population(cfg: DictConfig, run_dir: str | Path, *, settings) -> list[dict]:
     """Lock every member's folder, skip the finished ones, train the rest as one population;
     each member's final metrics (``{"status": "skipped", "run_dir": ...}`` for one that had
@@ -133,16 +170,17 @@ def run_population(cfg: DictConfig, run_dir: str | Path, *, settings) -> list[di
             data = dataclasses.asdict(config.data)
             data["mirror"] = data["mirror"] or None
             splits = load_splits(data.pop("name"), **data)
-            trained = train_population(
-                splits,
-                members=[members[k] for k in todo],
-                seed=config.seed,
-                model_options=dataclasses.asdict(config.model),
-                optim_options=dataclasses.asdict(config.optim),
-                settings=settings,
-                run_info={"dataset": config.data.name},
-                folder=folder,
-            )
+            with _member_logs([members[k] for k in todo], Path(run_dir)):
+                trained = train_population(
+                    splits,
+                    members=[members[k] for k in todo],
+                    seed=config.seed,
+                    model_options=dataclasses.asdict(config.model),
+                    optim_options=dataclasses.asdict(config.optim),
+                    settings=settings,
+                    run_info={"dataset": config.data.name},
+                    folder=folder,
+                )
             for k, metrics in zip(todo, trained, strict=True):
                 results[k] = metrics
     remove_population_dir(folder)

@@ -14,6 +14,8 @@ One update reads top to bottom in ``Trainer._train_epoch``: the forward at noisy
 
 A checkpoint is ``Trainer.state_dict()`` (checkpoints/last.pt, everything a resumed run needs)
 or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly where it was.
+The run's files, TensorBoard events, early stopping and divergence test are its ``RunRecord``
+(training/run_record.py), which the population trainer keeps one of per member.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ leaves the population split across epochs.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 from collections.abc import Sequence
@@ -99,6 +100,8 @@ class PopulationTrainer:
         self.model_options = dict(model_options)
         self.optim_options = {k: v for k, v in optim_options.items() if k != "lr"}
         self.state_path = None if state_path is None else Path(state_path)
+        if settings.sample_every > 0:  # fail now, not after hours of training
+            importlib.import_module("gru_repro.sampling.tensorboard")
 
         seed_everything(self.seed)  # every member's single run starts from these weights
         model = build_model(
@@ -273,7 +276,8 @@ class PopulationTrainer:
         rows = list(range(len(self.alive))) if rows is None else rows
         for row, train, valid in zip(rows, train_nll, valid_nll, strict=True):
             i = self.alive[row]
-            self.records[i].note_epoch(epoch, train, valid, self.t0[i])
+            samples = self._sampler(row) if self._samples_due(epoch) else None
+            self.records[i].note_epoch(epoch, train, valid, self.t0[i], after_log=samples)
         lasts = {row: self.member_state_dict(row) for row in rows}
         for row, best in zip(rows, bests, strict=True):
             if best:
@@ -286,6 +290,23 @@ class PopulationTrainer:
             self._finalise(i)
         if stopped:
             self._keep([i for i in self.alive if i not in stopped])
+
+    def _samples_due(self, epoch: int) -> bool:
+        every = self.settings.sample_every
+        return bool(every and epoch and epoch % every == 0)
+
+    def _sampler(self, row: int):
+        """TensorBoard samples of the member at ``row``, as its single run logs them: from a
+        single model holding its weights."""
+
+        def log_samples(writer) -> None:
+            sampling = importlib.import_module("gru_repro.sampling.tensorboard")
+            model = self.final_evaluator.model
+            model.load_state_dict(self.population.member_state_dict(row))
+            updates = self.records[self.alive[row]].state.updates
+            sampling.log_samples(writer, model, self.splits.info, updates)
+
+        return log_samples
 
     def _finalise(self, i: int) -> None:
         """Member ``i``'s final NLLs at its best checkpoint (the single run's evaluator) and
