@@ -89,9 +89,10 @@ class FunctionalPopulation(PopulationModel):
     """Reference population: member k runs the single model's ``step_nll`` on row k of the
     stacked parameters (``torch.func.functional_call``; one forward per member).
 
-    Exact: each row is a contiguous tensor of the single model's shape holding the single
-    model's values, the same kernels run on it, and the backward of ``unbind`` stacks the
-    members' gradients without arithmetic. Buffers (none in this project's models) are shared.
+    Exact: each row is copied into a contiguous tensor of the single model's shape, aligned as
+    its parameter is (a view at row k's offset is not, and float64 matmuls round differently
+    there), the same kernels run on it, and the backward of ``unbind`` stacks the members'
+    gradients without arithmetic. Buffers (none in this project's models) are shared.
     """
 
     def __init__(self, models: Sequence[nn.Module]) -> None:
@@ -134,7 +135,9 @@ class FunctionalPopulation(PopulationModel):
         buffers = {f"model.{n}": b for n, b in self._buffers_of_member.items()}
         outputs = []
         for k in range(self.members):
-            weights = {f"model.{name}": row[k] for name, row in rows.items()}
+            # a copy of each row: a fresh allocation is aligned as the single model's parameter
+            # is, and some kernels (float64 matmuls) round differently on a misaligned view
+            weights = {f"model.{name}": row[k].clone() for name, row in rows.items()}
             outputs.append(functional_call(template, {**weights, **buffers}, (batch,)))
         return torch.stack(outputs)
 
