@@ -105,3 +105,22 @@ def test_reproduce_searches_with_populations_unless_no_population() -> None:
         assert ("trainer.population=auto" in search) is expected
         seeds = reproduce.sweep_command(args, plan, ["gru"], [1e-3], [2, 3])
         assert "trainer.population=auto" not in seeds  # the seed reruns stay single runs
+
+
+def test_a_member_folder_in_use_by_another_process_refuses_the_population(tmp_path) -> None:
+    from gru_repro.train_population import member_runs
+    from gru_repro.training.run_lock import RunFolderLock
+
+    GlobalHydra.instance().clear()
+    with package_configs():
+        cfg = compose_run(
+            [f"paths.output_root={tmp_path}", "optim.lr=0.01", "trainer.max_epochs=1",
+             "trainer.population_lrs=[0.01,0.1]"]
+        )  # fmt: skip
+        lead = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
+        (_, _), (second, _) = member_runs(cfg, lead, [0.01, 0.1])
+        assert second.run_dir.parent.name == "lr=0.1"
+        with RunFolderLock(second.run_dir):  # another training process holds it
+            with pytest.raises(ConfigError, match="is in use by another process"):
+                run(cfg, lead)
+    assert not any(tmp_path.rglob("metrics.json"))

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from gru_repro.atomic import atomic_torch_save
+from gru_repro.atomic import atomic_path
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_diff, identity_hash
 from gru_repro.data import DataSplits, make_batches
@@ -365,7 +365,10 @@ class PopulationTrainer:
             identity_hash(plain_data(self.members[self.alive[row]].identity)): state
             for row, state in lasts.items()
         }
-        atomic_torch_save({"members": entries}, self.state_path)
+        # atomic, not fsynced: it guards against a killed process (the page cache keeps it);
+        # after an OS crash the members' own (fsynced) last.pt are the fallback
+        with atomic_path(self.state_path) as tmp:
+            torch.save({"members": entries}, tmp)
 
     def load_member_states(self, states: Sequence[dict | None]) -> None:
         """Continue from each member's last.pt (``Trainer.state_dict()`` form, all at one
