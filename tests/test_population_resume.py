@@ -5,6 +5,7 @@ kill between two members' checkpoint writes, a member trained on alone) still en
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -232,3 +233,28 @@ def test_finished_members_are_skipped_and_a_member_ahead_trains_in_its_own_group
     assert "members ['lr=0.01'] resume at update 6" in caplog.text
     assert (root / f"lr={lrs[0]}" / "metrics.json").read_bytes() == finished
     _assert_same(tmp_path / "reference", root)
+
+
+def test_a_member_killed_after_it_stopped_is_finalised_not_trained_on(
+    jsb, tmp_path, monkeypatch
+) -> None:
+    """Patience 1: members stop early at different epochs. The kill comes as the first of them
+    is finalised (its last.pt says it stopped, its metrics.json still says running); the rerun
+    finalises it at once and trains the others on, all as in the uninterrupted population."""
+    settings, lrs = dataclasses.replace(SETTINGS, patience=1), (0.001, 0.3, 3.0)
+    reference = _train(jsb, _jsb_members(tmp_path / "reference", lrs), settings)
+    epochs = [m["epochs"] for m in reference]
+    assert min(epochs) < max(epochs) == SETTINGS.max_epochs, "the members should stop apart"
+    original = run_record.RunRecord.finish
+
+    def killed(self, t0, finals):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_record.RunRecord, "finish", killed)
+    members = _jsb_members(tmp_path / "runs", lrs)
+    with pytest.raises(KeyboardInterrupt):
+        _train(jsb, members, settings)
+    monkeypatch.setattr(run_record.RunRecord, "finish", original)
+    assert [_metrics(m.run_dir)["status"] for m in members] == ["running"] * 3
+    _train(jsb, members, settings)
+    _assert_same(tmp_path / "reference", tmp_path / "runs", lrs)

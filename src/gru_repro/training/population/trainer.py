@@ -177,6 +177,13 @@ class PopulationTrainer:
         if any(fresh):
             train = self.evaluate("train")
             self._evaluate_epoch(0, [t.frame for t in train], only=fresh)
+        # a member resumed after it stopped (killed before its final metrics) ends here, as its
+        # single run's loop would not train it again
+        stopped = [i for i in self.alive if self.records[i].stopped]
+        for i in stopped:
+            self._finalise(i)
+        if stopped:
+            self._keep([i for i in self.alive if i not in stopped])
         epoch = self.records[self.alive[0]].state.epoch if self.alive else s.max_epochs
         while self.alive and epoch < s.max_epochs:
             epoch += 1
