@@ -5,6 +5,7 @@ its own lr is not in, and scripts/reproduce.py searches with populations unless 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -123,4 +124,24 @@ def test_a_member_folder_in_use_by_another_process_refuses_the_population(tmp_pa
         with RunFolderLock(second.run_dir):  # another training process holds it
             with pytest.raises(ConfigError, match="is in use by another process"):
                 run(cfg, lead)
+        assert (second.run_dir / ".run.lock").is_file()  # the other process's lock stays
+        assert not lead.exists()  # the folders this call made are gone
     assert not any(tmp_path.rglob("metrics.json"))
+
+
+def test_a_member_folder_holding_another_run_refuses_the_population(tmp_path) -> None:
+    from gru_repro.train_population import member_runs
+
+    GlobalHydra.instance().clear()
+    with package_configs():
+        cfg = compose_run(
+            [f"paths.output_root={tmp_path}", "optim.lr=0.01", "trainer.population_lrs=[0.01,0.1]"]
+        )
+        lead = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
+        (_, _), (second, _) = member_runs(cfg, lead, [0.01, 0.1])
+        second.run_dir.mkdir(parents=True)
+        other = {**second.identity, "seed": 99}
+        (second.run_dir / "metrics.json").write_text(json.dumps({"identity": other}))
+        with pytest.raises(ConfigError, match="holds another run .*seed 99 -> 1"):
+            run(cfg, lead)
+    assert not lead.exists() and not (tmp_path / "checkpoints").exists()

@@ -121,7 +121,7 @@ def run(
 
         with _config_errors():
             settings = _settings(to_objects(cfg), multirun)
-            return run_population(cfg, run_dir, settings=settings)
+        return run_population(cfg, run_dir, settings=settings, checks=_config_errors)
     with RunFolderLock(run_dir):
         with _config_errors():
             trainer = setup(cfg, run_dir, multirun=multirun)

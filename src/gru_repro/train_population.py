@@ -16,8 +16,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ from gru_repro.training.population.runs import (
     held,
     population_dir,
     remove_population_dir,
+    starting_states,
     train_population,
 )
 from gru_repro.training.population.trainer import Member
@@ -133,55 +135,83 @@ def _member_logs(members: list[Member], lead_dir: Path) -> Iterator[None]:
             handler.close()
 
 
-def run_population(cfg: DictConfig, run_dir: str | Path, *, settings) -> list[dict]:
+def run_population(
+    cfg: DictConfig, run_dir: str | Path, *, settings, checks: Callable = nullcontext
+) -> list[dict]:
     """Lock every member's folder, skip the finished ones, train the rest as one population;
     each member's final metrics (``{"status": "skipped", "run_dir": ...}`` for one that had
-    already finished), in lr order.
-    ``settings``: the checked ``TrainerSettings``."""
+    already finished), in lr order. ``settings``: the checked ``TrainerSettings``;
+    ``checks()``: a context manager around the setup (the checks, the data, the checkpoints to
+    resume from), which turns the library's errors into config errors; on one, the member
+    folders this call created are removed again."""
     from gru_repro.data import load_splits
 
-    config = to_objects(cfg)
-    lrs = [float(lr) for lr in settings.population_lrs]
-    if float(config.optim.lr) not in lrs:
-        raise ConfigError(
-            f"optim.lr={config.optim.lr} is not in trainer.population_lrs={lrs}: the run's own "
-            "lr leads its population"
-        )
-    if len(set(lrs)) != len(lrs):
-        raise ConfigError(f"trainer.population_lrs={lrs} repeats a learning rate")
-    runs = member_runs(cfg, Path(run_dir), lrs)
+    with checks():
+        config = to_objects(cfg)
+        lrs = [float(lr) for lr in settings.population_lrs]
+        if float(config.optim.lr) not in lrs:
+            raise ConfigError(
+                f"optim.lr={config.optim.lr} is not in trainer.population_lrs={lrs}: the run's "
+                "own lr leads its population"
+            )
+        if len(set(lrs)) != len(lrs):
+            raise ConfigError(f"trainer.population_lrs={lrs} repeats a learning rate")
+        runs = member_runs(cfg, Path(run_dir), lrs)
     members = [m for m, _ in runs]
     folder = population_dir(members)
+    new = [m.run_dir for m in members if not m.run_dir.exists()]
+    new_folder = not folder.exists()
     results = [{"status": "skipped", "run_dir": str(m.run_dir)} for m in members]
     torch.set_num_threads(settings.threads)
-    with held(members, folder):
-        todo = []
-        for k, (member, member_cfg) in enumerate(runs):
-            if not settings.force:
-                refuse_another_run(member.run_dir, member.identity)
-                if run_files.is_finished(member.run_dir):
-                    log.info(
-                        "already finished: %s; trainer.force=true trains again", member.run_dir
+    training = False
+    try:
+        with held(members, folder):
+            with checks():
+                todo = []
+                for k, (member, _) in enumerate(runs):
+                    if not settings.force:
+                        refuse_another_run(member.run_dir, member.identity)
+                        if run_files.is_finished(member.run_dir):
+                            log.info(
+                                "already finished (trainer.force=true retrains): %s", member.run_dir
+                            )
+                            continue
+                    todo.append(k)
+                if todo:
+                    data = dataclasses.asdict(config.data)
+                    data["mirror"] = data["mirror"] or None
+                    splits = load_splits(data.pop("name"), **data)
+                    states = starting_states([members[k] for k in todo], folder, settings)
+            training = True  # from here on, errors are bugs
+            if todo:
+                for k in todo:
+                    _write_hydra_files(members[k], runs[k][1], Path(run_dir))
+                with _member_logs([members[k] for k in todo], Path(run_dir)):
+                    trained = train_population(
+                        splits,
+                        members=[members[k] for k in todo],
+                        seed=config.seed,
+                        model_options=dataclasses.asdict(config.model),
+                        optim_options=dataclasses.asdict(config.optim),
+                        settings=settings,
+                        run_info={"dataset": config.data.name},
+                        folder=folder,
+                        states=states,
                     )
-                    continue
-            _write_hydra_files(member, member_cfg, Path(run_dir))
-            todo.append(k)
-        if todo:
-            data = dataclasses.asdict(config.data)
-            data["mirror"] = data["mirror"] or None
-            splits = load_splits(data.pop("name"), **data)
-            with _member_logs([members[k] for k in todo], Path(run_dir)):
-                trained = train_population(
-                    splits,
-                    members=[members[k] for k in todo],
-                    seed=config.seed,
-                    model_options=dataclasses.asdict(config.model),
-                    optim_options=dataclasses.asdict(config.optim),
-                    settings=settings,
-                    run_info={"dataset": config.data.name},
-                    folder=folder,
-                )
-            for k, metrics in zip(todo, trained, strict=True):
-                results[k] = metrics
+                for k, metrics in zip(todo, trained, strict=True):
+                    results[k] = metrics
+    except Exception:
+        if not training:  # a config error: no folder this call made is left behind
+            for run_folder in new:
+                _remove_if_only_started(run_folder)
+            if new_folder:
+                remove_population_dir(folder)
+        raise
     remove_population_dir(folder)
     return results
+
+
+def _remove_if_only_started(run_dir: Path) -> None:
+    """Remove a member folder this call created that holds no run (only its lock file)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".run.lock"}:
+        shutil.rmtree(run_dir, ignore_errors=True)

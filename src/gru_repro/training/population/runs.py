@@ -93,14 +93,16 @@ def train_population(
     settings: TrainerSettings,
     run_info: dict | None = None,
     folder: Path | None = None,
+    states: Sequence[dict | None] | None = None,
     fused: bool | None = None,
 ) -> list[dict]:
     """Train ``members`` (none finished) to their ends; each one's final metrics, in order.
 
     The caller holds the locks (:func:`held`) of the members and of ``folder`` (default
-    :func:`population_dir`)."""
+    :func:`population_dir`); ``states``: :func:`starting_states`, read here when not given."""
     folder = population_dir(members) if folder is None else folder
-    states = starting_states(members, folder, settings)
+    if states is None:
+        states = starting_states(members, folder, settings)
     groups: dict[int, list[int]] = {}
     for k, state in enumerate(states):
         groups.setdefault(max(0, _updates(state)), []).append(k)
