@@ -27,7 +27,7 @@ LRS = (1e-4, 1e-3, 1e-2)
 FAKE_TRAIN = r"""
 import itertools, json, os, signal, sys
 from pathlib import Path
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
+from fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.train import planned_folders
 
 args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
