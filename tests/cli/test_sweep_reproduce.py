@@ -10,6 +10,7 @@ the test covers a sweep killed at an arbitrary point and rerun.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def _reproduce(
 ) -> subprocess.CompletedProcess:
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAIN)
+    shutil.copy(Path(__file__).with_name("fake_runs.py"), tmp_path)  # beside it: importable
     protocol_file = protocol_path(tmp_path, "test")
     plans = plans or (ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),)
     Protocol("test", plans, "stand-in sweep").save(tmp_path)
