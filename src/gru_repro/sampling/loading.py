@@ -9,7 +9,7 @@ DataFacts.as_plain(), ...}``, read by ``training.checkpoint.load_checkpoint``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ BUNDLE_KEYS = ("model", "config", "model_options", "input_size", "output_size", 
 
 @dataclass
 class LoadedRun:
+    """A run's model (eval mode, on the CPU), its data facts, resolved config and checkpoint."""
+
     model: nn.Module
     facts: DataFacts
     config: dict[str, Any]
     checkpoint: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -67,6 +68,5 @@ def load_run(path: str | Path) -> LoadedRun:
         facts = DataFacts.from_plain(bundle["data_info"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"checkpoint {checkpoint}: unreadable data_info ({error!r})") from error
-    extra = {k: v for k, v in bundle.items() if k not in ("model", "config", "data_info")}
     log.info("loaded %s (%s, data %s)", checkpoint, options["unit"], facts.dataset or "?")
-    return LoadedRun(model, facts, dict(bundle["config"]), checkpoint, extra)
+    return LoadedRun(model, facts, dict(bundle["config"]), checkpoint)
