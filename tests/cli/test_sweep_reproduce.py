@@ -23,6 +23,7 @@ from gru_repro.reports.protocol import ExperimentPlan, Protocol, protocol_path
 pytestmark = pytest.mark.subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+HELPERS = REPO_ROOT / "tests" / "helpers"
 LRS = (1e-4, 1e-3, 1e-2)
 
 FAKE_TRAIN = r"""
@@ -66,7 +67,7 @@ def _reproduce(
 ) -> subprocess.CompletedProcess:
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAIN)
-    shutil.copy(Path(__file__).with_name("fake_runs.py"), tmp_path)  # beside it: importable
+    shutil.copy(HELPERS / "fake_runs.py", tmp_path)  # beside the script: importable
     protocol_file = protocol_path(tmp_path, "test")
     plans = plans or (ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),)
     Protocol("test", plans, "stand-in sweep").save(tmp_path)
