@@ -49,12 +49,6 @@ LOADERS: dict[str, LoaderSpec] = {
 }
 
 
-def check_name(name: str, table: dict[str, Any], what: str = "data set") -> None:
-    if name not in table:
-        valid = ", ".join(sorted(table))
-        raise UnknownDatasetError(f"unknown {what} {name!r}; valid names: {valid}")
-
-
 def options_of(spec: LoaderSpec) -> set[str]:
     """The option keys a data set's config may set: its loader's keywords but the implied ones."""
     return set(inspect.signature(spec.load).parameters) - set(spec.fixed) - {"data_dir", "mirror"}
@@ -68,7 +62,10 @@ def load_splits(
     `options` are the data set's own keys (see configs/data/<name>.yaml); a key the loader
     does not take is an error naming the keys it does take.
     """
-    check_name(name, LOADERS)
+    if name not in LOADERS:
+        raise UnknownDatasetError(
+            f"unknown data set {name!r}; valid names: {', '.join(sorted(LOADERS))}"
+        )
     spec = LOADERS[name]
     allowed = options_of(spec)
     unknown = sorted(set(options) - allowed)

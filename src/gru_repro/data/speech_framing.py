@@ -108,7 +108,8 @@ def segment_bounds(n_samples: int, sequence_length: int, stride: int) -> list[tu
 
 @dataclass(frozen=True)
 class Normalisation:
-    """Affine map applied to every waveform sample: (x - mean) / std, from training data."""
+    """Affine map applied to every waveform sample: (x - mean) / std, with x the raw float
+    waveform in [-1, 1] and the statistics from the training split only."""
 
     mean: float
     std: float
