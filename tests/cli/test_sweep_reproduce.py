@@ -10,6 +10,7 @@ the test covers a sweep killed at an arbitrary point and rerun.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,12 +23,13 @@ from gru_repro.reports.protocol import ExperimentPlan, Protocol, protocol_path
 pytestmark = pytest.mark.subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+HELPERS = REPO_ROOT / "tests" / "helpers"
 LRS = (1e-4, 1e-3, 1e-2)
 
 FAKE_TRAIN = r"""
 import itertools, json, os, signal, sys
 from pathlib import Path
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
+from fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.train import planned_folders
 
 args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
@@ -65,6 +67,7 @@ def _reproduce(
 ) -> subprocess.CompletedProcess:
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAIN)
+    shutil.copy(HELPERS / "fake_runs.py", tmp_path)  # beside the script: importable
     protocol_file = protocol_path(tmp_path, "test")
     plans = plans or (ExperimentPlan("music/jsb", lrs=LRS, seeds=(1, 2, 3)),)
     Protocol("test", plans, "stand-in sweep").save(tmp_path)

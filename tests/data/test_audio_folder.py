@@ -44,11 +44,11 @@ def test_subfolders_give_the_splits(tmp_path: Path) -> None:
         for i in range(n):
             _write(tmp_path / split / f"{i}.wav", _tone(0.3, 8000, seed=i), 8000)
     splits = load_splits("audio_folder", data_dir=tmp_path / "d", path=tmp_path)
-    assert splits.info["n_recordings"] == {"train": 3, "valid": 1, "test": 2}
+    assert splits.facts.info["n_recordings"] == {"train": 3, "valid": 1, "test": 2}
     # 2,400 samples, one segment each: (2400 - 30) // 10 + 1 = 238 steps
     assert [x.shape for x, _ in splits.train] == [(238, 20)] * 3
     assert splits.input_size == 20 and splits.output_size == 10
-    assert splits.info["unit_of_length"] == "samples"
+    assert splits.facts.info["unit_of_length"] == "samples"
     assert not (tmp_path / "d").exists()  # nothing written
 
 
@@ -109,7 +109,7 @@ def test_bad_file_is_named_or_skipped(tmp_path, bad_name, bad, rate, message) ->
             "audio_folder", data_dir=tmp_path / "d", path=tmp_path, allow_skipping=True
         )
     assert any(str(bad_path) in str(w.message) for w in caught)
-    assert sum(splits.info["n_recordings"].values()) == 20
+    assert sum(splits.facts.info["n_recordings"].values()) == 20
     assert _snapshot(tmp_path) == before
 
 
@@ -125,10 +125,14 @@ def test_data_config_composes_and_loads(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from gru_repro.config.store import register
+
+    register()  # the schemas the data configs extend (the training entry does this on import)
+
     _folder_with(tmp_path, "extra.wav", _tone(0.2, 8000), 8000)
     configs = config_dir()
     with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
         cfg = compose("train", overrides=["data=audio_folder", f"data.path={tmp_path}"])
     splits = load_splits(**OmegaConf.to_container(cfg.data, resolve=True))
-    assert sum(splits.info["n_recordings"].values()) == 21
-    assert splits.info["sequence_length"] == 8000 and splits.info["sample_rate"] == 8000
+    assert sum(splits.facts.info["n_recordings"].values()) == 21
+    assert splits.facts.info["sequence_length"] == 8000 and splits.facts.info["sample_rate"] == 8000

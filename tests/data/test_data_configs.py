@@ -44,7 +44,7 @@ def test_configs_share_keys_and_name_their_set(tmp_path, name):
 def test_music_configs_load(tmp_path, data_mirror, name):
     data = compose_data(tmp_path, name, [f"data.mirror={data_mirror}"])
     splits = load_splits(**data)
-    assert splits.info["dataset"] == name and splits.input_size == 88
+    assert splits.facts.info["dataset"] == name and splits.input_size == 88
 
 
 def test_synthetic_config_loads(tmp_path):
@@ -63,4 +63,4 @@ def test_midi_folder_config_loads(tmp_path):
         midi.write(str(tmp_path / "corpus" / split / "a.mid"))
     data = compose_data(tmp_path, "midi_folder", [f"data.path={tmp_path / 'corpus'}"])
     splits = load_splits(**data)
-    assert splits.info["frame_rate"] == 8.0 and len(splits.train[0][0]) == 7
+    assert splits.facts.info["frame_rate"] == 8.0 and len(splits.train[0][0]) == 7

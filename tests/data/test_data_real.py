@@ -29,7 +29,7 @@ def test_real_split_sizes_and_frames(name, data_dir, data_mirror):
     splits = load_splits(name, data_dir=data_dir, mirror=data_mirror)
     n_seq, n_frames, longest = EXPECTED[name]
     assert (len(splits.train), len(splits.valid), len(splits.test)) == n_seq
-    assert tuple(splits.info["n_frames"].values()) == n_frames
+    assert tuple(splits.facts.info["n_frames"].values()) == n_frames
     assert splits.input_size == splits.output_size == 88
     # T frames give T - 1 predicted steps: inputs frames 1..T-1, targets frames 2..T.
     for split, frames in zip(("train", "valid", "test"), n_frames, strict=True):
@@ -40,7 +40,7 @@ def test_real_split_sizes_and_frames(name, data_dir, data_mirror):
     assert inputs.dtype == targets.dtype == torch.float32
     assert torch.equal(inputs[1:], targets[:-1])  # targets are the inputs shifted by one frame
     assert set(torch.unique(inputs).tolist()) <= {0.0, 1.0}
-    assert (data_dir / "poly").is_dir() and splits.info["cache"].startswith(str(data_dir))
+    assert (data_dir / "poly").is_dir() and splits.facts.info["cache"].startswith(str(data_dir))
 
 
 def test_mat_columns_are_midi_21_to_108(data_dir, data_mirror):
@@ -64,7 +64,7 @@ def test_cache_hit_skips_parsing(data_dir, data_mirror, monkeypatch):
 
 def test_damaged_cache_is_rebuilt(data_dir, data_mirror):
     first = load_splits("piano_midi", data_dir=data_dir, mirror=data_mirror)
-    cache = data_dir / "cache" / first.info["cache"].rsplit("/", 1)[-1]
+    cache = data_dir / "cache" / first.facts.info["cache"].rsplit("/", 1)[-1]
     cache.write_bytes(cache.read_bytes()[:100])
     again = load_splits("piano_midi", data_dir=data_dir, mirror=data_mirror)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(first.valid, again.valid, strict=True))
@@ -74,7 +74,7 @@ def test_damaged_cache_is_rebuilt(data_dir, data_mirror):
 def test_narrower_pitch_range_reindexes_columns(data_dir, data_mirror):
     full = load_splits("jsb", data_dir=data_dir, mirror=data_mirror)
     narrow = load_splits("jsb", data_dir=data_dir, mirror=data_mirror, pitch_low=36, pitch_high=96)
-    assert narrow.input_size == 61 and narrow.info["pitch_low"] == 36
+    assert narrow.input_size == 61 and narrow.facts.info["pitch_low"] == 36
     for (x_full, _), (x_narrow, _) in zip(full.train[:20], narrow.train[:20], strict=True):
         assert torch.equal(x_full[:, 36 - 21 : 96 - 21 + 1], x_narrow)
     wide = load_splits("jsb", data_dir=data_dir, mirror=data_mirror, pitch_low=0, pitch_high=127)

@@ -27,7 +27,7 @@ def test_shapes_and_sizes(tmp_path):
     assert len(splits.train) == 10 and all(4 <= len(x) <= 8 for x, _ in splits.train)
     inputs, targets = splits.train[0]
     assert inputs.dtype == torch.float32 and torch.equal(inputs[1:], targets[:-1])
-    assert splits.info["n_frames"]["train"] == sum(len(x) + 1 for x, _ in splits.train)
+    assert splits.facts.info["n_frames"]["train"] == sum(len(x) + 1 for x, _ in splits.train)
 
 
 def test_next_frame_is_learnable(tmp_path):

@@ -71,13 +71,13 @@ def test_midi_to_roll_pitch_range(tmp_path):
 def test_midi_folder_loads_splits(corpus, tmp_path):
     splits = load_splits("midi_folder", data_dir=tmp_path / "data", path=corpus, frame_rate=4)
     assert [len(splits.split(s)) for s in SPLITS] == [3, 1, 2]
-    assert splits.input_size == 88 and splits.info["frame_rate"] == 4.0
+    assert splits.input_size == 88 and splits.facts.info["frame_rate"] == 4.0
     # Piece k lasts 2(k+1)/2 s = k+1 s at 4 frames/s: 4(k+1) frames, 4(k+1) - 1 predicted steps.
     assert [x.shape[0] for x, _ in splits.train] == [3, 7, 11]
     inputs, targets = splits.train[1]
     assert inputs[:4, 60 - 21].tolist() == [1, 1, 1, 1] and inputs[4:, 60 - 21].sum() == 0
     assert torch.equal(targets[3:, [64 - 21, 67 - 21]], torch.ones(4, 2))
-    assert splits.info["n_frames"] == {"train": 24, "valid": 4, "test": 12}
+    assert splits.facts.info["n_frames"] == {"train": 24, "valid": 4, "test": 12}
 
 
 def test_midi_folder_uses_cache_until_files_change(corpus, tmp_path, monkeypatch):
@@ -87,12 +87,12 @@ def test_midi_folder_uses_cache_until_files_change(corpus, tmp_path, monkeypatch
     first = load_splits("midi_folder", data_dir=data, path=corpus, frame_rate=4)
     monkeypatch.setattr(midi_module, "midi_to_roll", lambda *a, **k: pytest.fail("cache miss"))
     again = load_splits("midi_folder", data_dir=data, path=corpus, frame_rate=4)
-    assert again.info["cache"] == first.info["cache"]
+    assert again.facts.info["cache"] == first.facts.info["cache"]
     assert all(torch.equal(a[0], b[0]) for a, b in zip(first.test, again.test, strict=True))
     monkeypatch.undo()
     write_midi(corpus / "train" / "piece9.mid", [(72, 0, 1)])  # a changed corpus: new cache
     changed = load_splits("midi_folder", data_dir=data, path=corpus, frame_rate=4)
-    assert len(changed.train) == 4 and changed.info["cache"] != first.info["cache"]
+    assert len(changed.train) == 4 and changed.facts.info["cache"] != first.facts.info["cache"]
 
 
 def test_unreadable_midi_names_the_file(corpus, tmp_path):
@@ -115,7 +115,7 @@ def test_unreadable_midi_skipped_with_warning(corpus, tmp_path, caplog):
         )
     assert len(splits.train) == 3
     assert any("broken.midi" in r.getMessage() for r in caplog.records)
-    assert splits.info["skipped"] == [str(corpus / "train" / "broken.midi")]
+    assert splits.facts.info["skipped"] == [str(corpus / "train" / "broken.midi")]
     # From the cache the skip is reported again, and without skipping it is still an error.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="gru_repro.data"):

@@ -74,8 +74,8 @@ def test_load_splits_pickle_source_matches_mat(jsb_pickle, tmp_path, data_mirror
         "jsb", data_dir=tmp_path / "data", mirror=jsb_pickle.parents[1], source="pickle"
     )
     from_mat = load_splits("jsb", data_dir=tmp_path / "data", mirror=data_mirror)
-    assert from_pickle.info["source"] == "pickle"
-    assert from_pickle.info["n_frames"] == from_mat.info["n_frames"]
+    assert from_pickle.facts.info["source"] == "pickle"
+    assert from_pickle.facts.info["n_frames"] == from_mat.facts.info["n_frames"]
     for split in SPLITS:
         for (x_p, y_p), (x_m, y_m) in zip(
             from_pickle.split(split), from_mat.split(split), strict=True

@@ -55,11 +55,11 @@ def test_full_coverage_segments_tile_the_targets() -> None:
     x = np.arange(5000, dtype=np.float64)
     norm_free = {"train": [("r", x)], "valid": [("v", x)], "test": [("t", x)]}
     splits = build_speech_splits(
-        norm_free, framing=Framing(), sequence_length=500, segment_stride=None
+        norm_free, sample_rate=8000, framing=Framing(), sequence_length=500, segment_stride=None
     )
-    norm = splits.info["normalisation"]
+    norm = splits.facts.normalisation
     targets = torch.cat([t.flatten() for _, t in splits.train]).double()
-    raw = targets * norm["std"] + norm["mean"]
+    raw = targets * norm.std + norm.mean
     n = raw.numel()
     expected = torch.arange(20, 20 + n, dtype=torch.float64)
     torch.testing.assert_close(raw, expected, rtol=0, atol=1e-3)  # float32 storage
@@ -84,10 +84,10 @@ def test_normalisation_comes_from_train_only() -> None:
         "test": [("d", rng.normal(9.0, 5.0, 4000))],
     }
     splits = build_speech_splits(
-        recordings, framing=Framing(), sequence_length=500, segment_stride=None
+        recordings, sample_rate=8000, framing=Framing(), sequence_length=500, segment_stride=None
     )
     train = np.concatenate([w for _, w in recordings["train"]])
-    norm = splits.info["normalisation"]
-    assert norm["mean"] == pytest.approx(train.mean()) and norm["std"] == pytest.approx(train.std())
+    norm = splits.facts.normalisation
+    assert norm.mean == pytest.approx(train.mean()) and norm.std == pytest.approx(train.std())
     test_inputs = torch.cat([x.flatten() for x, _ in splits.test])
     assert test_inputs.mean().item() == pytest.approx((9.0 - train.mean()) / train.std(), abs=0.1)

@@ -10,8 +10,10 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from gru_repro import config_dir
+from gru_repro.data import DataKind
 from gru_repro.data.registry import load_splits
 from gru_repro.data.speech import fsdd_split
+from gru_repro.data.speech_framing import Framing
 from gru_repro.data.speech_fsdd import load_fsdd_waveforms
 
 
@@ -58,12 +60,14 @@ def test_fsdd_recordings_and_split_rule(fsdd_waves: dict[str, np.ndarray]) -> No
 
 def test_speech_a_counts(fsdd_dir: Path, data_mirror: Path) -> None:
     splits = load_splits("speech_a", data_dir=fsdd_dir, mirror=data_mirror)
-    assert splits.info["n_sequences"] == {"train": 6001, "valid": 757, "test": 738}
-    assert splits.info["n_recordings"] == {"train": 2400, "valid": 300, "test": 300}
+    assert splits.facts.info["n_sequences"] == {"train": 6001, "valid": 757, "test": 738}
+    assert splits.facts.info["n_recordings"] == {"train": 2400, "valid": 300, "test": 300}
     assert splits.input_size == 20 and splits.output_size == 10
     assert {tuple(x.shape) for x, _ in splits.train} == {(48, 20)}
     assert {tuple(y.shape) for _, y in splits.test} == {(48, 10)}
-    assert splits.info["unit_of_length"] == "samples" and splits.info["sample_rate"] == 8000
+    facts = splits.facts
+    assert facts.kind is DataKind.SPEECH and facts.framing == Framing(20, 10, 10)
+    assert facts.info["unit_of_length"] == "samples" and facts.info["sample_rate"] == 8000
 
 
 @pytest.mark.slow
@@ -73,7 +77,7 @@ def test_speech_a_splits_are_built_from_their_own_recordings(
     """Each split equals, value for value, the segments of its own recordings only: no
     sequence of a test or valid recording can be in train."""
     splits = load_splits("speech_a", data_dir=fsdd_dir, mirror=data_mirror)
-    norm = splits.info["normalisation"]
+    norm = splits.facts.normalisation
 
     def key(name: str) -> tuple[str, int, int]:
         digit, speaker, index = name[:-4].split("_")
@@ -83,7 +87,7 @@ def test_speech_a_splits_are_built_from_their_own_recordings(
         names = sorted((n for n in fsdd_waves if fsdd_split(n, (0, 5), (5, 10)) == split), key=key)
         reference = []
         for name in names:
-            wave = (fsdd_waves[name].astype(np.float64) - norm["mean"]) / norm["std"]
+            wave = (fsdd_waves[name].astype(np.float64) - norm.mean) / norm.std
             reference += _reference_sequences(wave, 500, 1500)
         _assert_split_is(splits.split(split), reference)
 
@@ -92,9 +96,9 @@ def test_speech_b_joins_recordings_of_one_speaker_within_a_split(
     fsdd_dir: Path, data_mirror: Path, fsdd_waves: dict[str, np.ndarray]
 ) -> None:
     splits = load_splits("speech_b", data_dir=fsdd_dir, mirror=data_mirror)
-    assert splits.info["n_sequences"] == {"train": 646, "valid": 81, "test": 79}
+    assert splits.facts.info["n_sequences"] == {"train": 646, "valid": 81, "test": 79}
     assert {tuple(x.shape) for x, _ in splits.valid} == {(798, 20)}
-    norm = splits.info["normalisation"]
+    norm = splits.facts.normalisation
     test_names = sorted(n for n in fsdd_waves if fsdd_split(n, (0, 5), (5, 10)) == "test")
     reference = []
     for speaker in sorted({n.split("_")[1] for n in test_names}):
@@ -103,7 +107,7 @@ def test_speech_b_joins_recordings_of_one_speaker_within_a_split(
             key=lambda n: (int(n.split("_")[0]), int(n[:-4].split("_")[2])),
         )
         stream = np.concatenate([fsdd_waves[n] for n in own]).astype(np.float64)
-        reference += _reference_sequences((stream - norm["mean"]) / norm["std"], 8000, 13000)
+        reference += _reference_sequences((stream - norm.mean) / norm.std, 8000, 13000)
     _assert_split_is(splits.test, reference)
 
 
@@ -116,9 +120,9 @@ def test_normalisation_from_training_recordings_only(
         [w for n, w in fsdd_waves.items() if fsdd_split(n, (0, 5), (5, 10)) == "train"]
     ).astype(np.float64)
     everything = np.concatenate(list(fsdd_waves.values())).astype(np.float64)
-    norm = splits.info["normalisation"]
-    assert norm["mean"] == pytest.approx(train.mean(), abs=1e-9)
-    assert norm["std"] == pytest.approx(train.std(), rel=1e-9)
+    norm = splits.facts.normalisation
+    assert norm.mean == pytest.approx(train.mean(), abs=1e-9)
+    assert norm.std == pytest.approx(train.std(), rel=1e-9)
     assert abs(everything.std() - train.std()) > 1e-5  # so the check above can tell them apart
 
 
@@ -127,7 +131,7 @@ def test_reduced_protocol_subsets_are_deterministic(fsdd_dir: Path, data_mirror:
     options = {"max_sequences": 40, "max_eval_sequences": 10, "subset_seed": 3}
     a = load_splits("speech_a", data_dir=fsdd_dir, mirror=data_mirror, **options)
     b = load_splits("speech_a", data_dir=fsdd_dir, mirror=data_mirror, **options)
-    assert a.info["n_sequences"] == {"train": 40, "valid": 10, "test": 10}
+    assert a.facts.info["n_sequences"] == {"train": 40, "valid": 10, "test": 10}
     for (xa, ya), (xb, yb) in zip(a.train + a.test, b.train + b.test, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     with pytest.raises(ValueError, match="does not take option"):
@@ -140,6 +144,10 @@ def test_data_config_composes_and_loads(name: str, fsdd_dir: Path, data_mirror: 
     """Every key of configs/data/<name>.yaml is an option the loader takes."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
+
+    from gru_repro.config.store import register
+
+    register()  # the schemas the data configs extend (the training entry does this on import)
 
     configs = config_dir()
     with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
@@ -155,5 +163,5 @@ def test_data_config_composes_and_loads(name: str, fsdd_dir: Path, data_mirror: 
         )
     options = OmegaConf.to_container(cfg.data, resolve=True)
     splits = load_splits(**options)
-    assert splits.info["n_sequences"] == {"train": 5, "valid": 3, "test": 3}
-    assert splits.info["dataset"] == name
+    assert splits.facts.info["n_sequences"] == {"train": 5, "valid": 3, "test": 3}
+    assert splits.facts.info["dataset"] == name

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gru_repro.models import HEADS, BernoulliHead, SequenceModel, build_model, get_head_class
+from gru_repro.models.mixture_head import GaussianMixtureHead
 
 D = torch.float64
 
@@ -127,11 +128,12 @@ def test_build_model_errors() -> None:
         build_model("lstm", 5, 5, hidden_size=3, reset_after=True)
 
 
-def test_gmm_head_registered_lazily() -> None:
-    assert isinstance(HEADS["gmm"], str) or HEADS["gmm"].__name__ == "GaussianMixtureHead"
-    cls = get_head_class("gmm")
-    assert cls.__name__ == "GaussianMixtureHead"
+def test_heads_are_registered_by_name_and_built_by_it() -> None:
+    assert HEADS == {"bernoulli": BernoulliHead, "gmm": GaussianMixtureHead}
+    assert get_head_class("gmm") is GaussianMixtureHead
     model = build_model("gru", 20, 10, hidden_size=8, head="gmm", head_options={"n_components": 4})
+    assert type(model.head) is GaussianMixtureHead and model.head.n_components == 4
+    assert type(build_model("gru", 5, 5, hidden_size=3).head) is BernoulliHead  # the default
     x = torch.randn(5, 2, 20)
     batch = SimpleNamespace(
         inputs=x, targets=torch.randn(5, 2, 10), mask=torch.ones(5, 2, dtype=torch.bool)

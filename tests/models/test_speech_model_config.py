@@ -17,7 +17,7 @@ from gru_repro.models import build_model
 from gru_repro.models.heads import BernoulliHead
 from gru_repro.models.mixture_head import GaussianMixtureHead
 from gru_repro.models.params import match_hidden_size
-from gru_repro.models.table1 import MUSIC_REAL_INPUT, PAPER_TABLE1
+from gru_repro.reports.table1 import MUSIC_REAL_INPUT, PAPER_TABLE1
 from gru_repro.train import CONFIG_DIR, CONFIG_ERROR_EXIT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_runs import fake_valid_nll, write_fake_run
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect, select_lr
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.protocol import ExperimentPlan, Protocol, run_dir
 from gru_repro.reports.table2 import table2_rows
 

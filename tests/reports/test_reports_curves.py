@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 
 import pytest
+from fake_runs import write_fake_run
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect, read_curves, read_run
-from gru_repro.reports.fake_runs import write_fake_run
 from gru_repro.reports.figure3 import representative_run
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
 

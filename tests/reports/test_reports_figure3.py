@@ -8,10 +8,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+from fake_runs import fake_valid_nll, write_fake_run
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.figure3 import (
     FIGURE3_MAIN,
     FIGURE3_MORE,

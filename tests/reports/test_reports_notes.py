@@ -9,11 +9,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+from fake_runs import fake_valid_nll, write_fake_run
 
 from gru_repro.reports import collect as collect_module
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import Run, collect, read_run
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.figure3 import _draw_column
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol

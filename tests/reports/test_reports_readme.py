@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fake_runs import fake_valid_nll, write_fake_run
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
 from gru_repro.reports.readme_section import (
     BEGIN,

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_runs import fake_valid_nll, write_fake_run
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol, run_dir
 from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_runs import fake_valid_nll, write_fake_run
 
 from gru_repro.reports.build import build_reports
-from gru_repro.reports.fake_runs import fake_valid_nll, write_fake_run
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
 from gru_repro.reports.publish import SWAP_MARKER, finish_interrupted_swap, staged_report_set
 

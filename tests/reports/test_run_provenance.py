@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fake_runs import write_fake_run
 
 from gru_repro.provenance import commit_date, run_origins
 from gru_repro.reports.build import build_reports
-from gru_repro.reports.fake_runs import write_fake_run
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
 
 pytestmark = pytest.mark.subprocess

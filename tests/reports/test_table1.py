@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gru_repro.models.table1 import table1_rows
+from gru_repro.reports.table1 import table1_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,36 +10,54 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 import pytest
+import soundfile
 import torch
 
+from gru_repro.data import DataFacts, DataKind
+from gru_repro.data.audio import read_audio
 from gru_repro.data.midi import midi_to_roll
+from gru_repro.data.speech_framing import Framing, Normalisation
 from gru_repro.models import build_model
 from gru_repro.sample import main
-from gru_repro.sampling.wav_io import read_wav
 
-MUSIC_INFO = {"name": "jsb", "frame_rate": 4.0, "pitch_low": 21, "pitch_high": 108}
-SPEECH_INFO = {
-    "name": "speech_a",
-    "sample_rate": 8000,
-    "input_window": 20,
-    "target_window": 10,
-    "hop": 10,
-    "normalisation": {"mean": 0.0, "std": 0.1},
+MUSIC = DataFacts(DataKind.MUSIC, info={"dataset": "jsb", "frame_rate": 4.0, "pitch_low": 21})
+SPEECH = DataFacts(
+    DataKind.SPEECH,
+    Framing(input_window=20, target_window=10, hop=10),
+    Normalisation(mean=0.0, std=0.1),
+    {"dataset": "speech_a", "sample_rate": 8000},
+)
+# data_info as checkpoints held it before DataFacts: the loader's flat info dict.
+FLAT_INFO = {
+    "music": {"dataset": "jsb", "kind": "music", "frame_rate": 4.0, "pitch_low": 21},
+    "speech": {
+        "dataset": "speech_a",
+        "sample_rate": 8000,
+        "input_window": 20,
+        "target_window": 10,
+        "hop": 10,
+        "normalisation": {"mean": 0.0, "std": 0.1, "note": "from the training split"},
+    },
 }
 
 
-def make_run(folder: Path, *, speech: bool = False, data: dict | None = None) -> Path:
-    """A run folder with checkpoints/best.pt as gru_repro.train writes it."""
+def make_run(
+    folder: Path, *, speech: bool = False, data: dict | None = None, flat: bool = False
+) -> Path:
+    """A run folder with checkpoints/best.pt as gru_repro.train writes it (`flat`: with the
+    data_info of checkpoints written before DataFacts)."""
     size_in, size_out, head = (20, 10, "gmm") if speech else (88, 88, "bernoulli")
     model_cfg = {"unit": "gru", "hidden_size": 8, "budget": None, "head": head, "init": "paper"}
     torch.manual_seed(0)
-    model = build_model("gru", size_in, size_out, hidden_size=8, head=head)
+    model = build_model(input_size=size_in, output_size=size_out, **model_cfg)
+    facts = SPEECH if speech else MUSIC
     bundle = {
         "model": model.state_dict(),
         "config": {"model": model_cfg, "data": data or {"name": "jsb"}, "seed": 0},
+        "model_options": model_cfg,
         "input_size": size_in,
         "output_size": size_out,
-        "data_info": SPEECH_INFO if speech else MUSIC_INFO,
+        "data_info": FLAT_INFO[facts.kind.value] if flat else facts.as_plain(),
         "epoch": 3,
     }
     (folder / "checkpoints").mkdir(parents=True)
@@ -103,12 +121,29 @@ def test_speech_run_gives_16_bit_wav_files_at_the_data_rate(tmp_path):
     run = make_run(tmp_path / "run", speech=True)
     assert main([str(run), "n=2", "length=800", "seed=0", "references=0"]) == 0
     for i in range(2):
-        wave, rate = read_wav(run / "samples" / f"sample_{i}.wav")
-        assert rate == 8000 and wave.shape == (800,)
+        path = run / "samples" / f"sample_{i}.wav"
+        info = soundfile.info(str(path))
+        assert (info.samplerate, info.subtype) == (8000, "PCM_16")
+        wave = read_audio(path, 8000)
+        assert wave.shape == (800,)
         assert np.abs(wave).max() <= 1.0 and wave.std() > 0
     first = (run / "samples" / "sample_0.wav").read_bytes()
     assert main([str(run), "n=1", "length=800", "seed=0", "references=0"]) == 0
     assert (run / "samples" / "sample_0.wav").read_bytes() == first
+
+
+@pytest.mark.parametrize("speech", [False, True], ids=["music", "speech"])
+def test_checkpoints_with_the_older_flat_data_info_give_the_same_files(tmp_path, speech):
+    """Runs trained before DataFacts (flat data_info) sample exactly as the typed form does."""
+    suffix = "wav" if speech else "mid"
+    for name, flat in (("typed", False), ("flat", True)):
+        run = make_run(tmp_path / name, speech=speech, flat=flat)
+        assert main([str(run), "n=1", "length=200", "seed=3", "references=0"]) == 0
+    typed, flat = (tmp_path / n / "samples" / f"sample_0.{suffix}" for n in ("typed", "flat"))
+    assert typed.read_bytes() == flat.read_bytes()
+    manifest = json.loads((tmp_path / "flat" / "samples" / "sample.json").read_text())
+    assert manifest["dataset"] == ("speech_a" if speech else "jsb")
+    assert manifest["sample_rate" if speech else "frame_rate"] == (8000 if speech else 4.0)
 
 
 def test_bad_arguments_give_one_line_errors(tmp_path, capsys):

@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from gru_repro.data import DataFacts, DataKind
+from gru_repro.data.speech_framing import Framing, Normalisation
 from gru_repro.models import build_model
 from gru_repro.sampling.gallery import best_runs, find_runs
 
 REPO = Path(__file__).resolve().parents[2]
-SPEECH_INFO = {
-    "dataset": "speech_a",
-    "sample_rate": 8000,
-    "input_window": 20,
-    "target_window": 10,
-    "hop": 10,
-    "normalisation": {"mean": 0.0, "std": 0.1},
-}
+SPEECH = DataFacts(
+    DataKind.SPEECH,
+    Framing(input_window=20, target_window=10, hop=10),
+    Normalisation(mean=0.0, std=0.1),
+    {"dataset": "speech_a", "sample_rate": 8000},
+)
 
 
 def load_script():
@@ -35,17 +35,8 @@ def fake_run(folder: Path, dataset: str, unit: str, valid: float, status: str = 
     size_in, size_out, head = (20, 10, "gmm") if speech else (88, 88, "bernoulli")
     options = {"unit": unit, "hidden_size": 6, "budget": None, "head": head, "init": "paper"}
     model = build_model(input_size=size_in, output_size=size_out, **options)
-    info = (
-        SPEECH_INFO
-        if speech
-        else {
-            "dataset": dataset,
-            "kind": "music",
-            "frame_rate": None,
-            "pitch_low": 21,
-            "pitch_high": 108,
-        }
-    )
+    music = {"dataset": dataset, "frame_rate": None, "pitch_low": 21, "pitch_high": 108}
+    facts = SPEECH if speech else DataFacts(DataKind.MUSIC, info=music)
     (folder / "checkpoints").mkdir(parents=True)
     torch.save(
         {
@@ -54,7 +45,7 @@ def fake_run(folder: Path, dataset: str, unit: str, valid: float, status: str = 
             "model_options": options,
             "input_size": size_in,
             "output_size": size_out,
-            "data_info": info,
+            "data_info": facts.as_plain(),
         },
         folder / "checkpoints" / "best.pt",
     )

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from gru_repro.data.speech_framing import Framing, Normalisation
+from gru_repro.data.splits import DataFacts, DataKind
 from gru_repro.models import build_model
-from gru_repro.sampling.generate import SpeechFraming, sample_music, sample_speech
+from gru_repro.sampling.generate import sample_music, sample_speech
 from gru_repro.sampling.tensorboard import log_samples
 
-FRAMING = SpeechFraming(sample_rate=8000, frame_size=20, hop=10, mean=0.01, std=0.2)
-SPEECH_INFO = {
-    "sample_rate": 8000,
-    "input_window": 20,
-    "target_window": 10,
-    "hop": 10,
-    "normalisation": {"mean": 0.01, "std": 0.2},
-}
+FRAMING = Framing(input_window=20, target_window=10, hop=10)
+NORM = Normalisation(mean=0.01, std=0.2)
+SPEECH = DataFacts(DataKind.SPEECH, FRAMING, NORM, {"sample_rate": 8000})
+MUSIC = DataFacts(DataKind.MUSIC, info={"frame_rate": 4, "pitch_low": 21})
 
 
 def music_model(unit: str = "gru", seed: int = 0) -> nn.Module:
@@ -69,10 +65,10 @@ def test_speech_samples_have_the_mean_and_variance_of_the_set_mixture():
             torch.cat([logits, means.reshape(-1), raw_scales.reshape(-1)])
         )
     waves = sample_speech(
-        model, FRAMING, n=40, length=1000, generator=torch.Generator().manual_seed(2)
+        model, FRAMING, NORM, n=40, length=1000, generator=torch.Generator().manual_seed(2)
     )
     assert waves.shape == (40, 1000)
-    normalised = (waves - FRAMING.mean) / FRAMING.std
+    normalised = (waves - NORM.mean) / NORM.std
     mean = 0.3 * -1.0 + 0.7 * 2.0
     variance = 0.3 * (0.25 + 1.0) + 0.7 * (0.25 + 4.0) - mean**2
     # 40,000 draws: standard error of the mean 0.007, of the variance about 0.02.
@@ -81,7 +77,7 @@ def test_speech_samples_have_the_mean_and_variance_of_the_set_mixture():
     # Bimodal as set: about 30 % of the samples below the midpoint 0.5.
     assert (normalised < 0.5).float().mean().item() == pytest.approx(0.3, abs=0.02)
     # Normalisation undone: raw samples live on the waveform's scale.
-    assert waves.mean().item() == pytest.approx(FRAMING.mean + FRAMING.std * mean, abs=0.01)
+    assert waves.mean().item() == pytest.approx(NORM.mean + NORM.std * mean, abs=0.01)
 
 
 @pytest.mark.parametrize("unit", ["tanh", "gru", "lstm"])
@@ -105,12 +101,18 @@ def test_each_speech_step_sees_the_last_20_samples_including_its_own_draws():
     model = speech_model("gru")
     primer = 0.1 * torch.randn(57, generator=torch.Generator().manual_seed(5))
     waves = sample_speech(
-        model, FRAMING, n=2, length=45, generator=torch.Generator().manual_seed(6), primer=primer
+        model,
+        FRAMING,
+        NORM,
+        n=2,
+        length=45,
+        generator=torch.Generator().manual_seed(6),
+        primer=primer,
     )
     kept = 20 + (57 - 20) // 10 * 10  # 47 primer samples: windows end exactly at its last one
     assert waves.shape == (2, kept + 50)  # 45 samples rounded up to 5 hops
     torch.testing.assert_close(waves[:, :kept], primer[-kept:].expand(2, -1))
-    normalised = FRAMING.normalise(waves)
+    normalised = (waves - NORM.mean) / NORM.std
     windows = normalised[:, :-10].unfold(1, 20, 10).permute(1, 0, 2)  # (T, 2, 20)
     with torch.no_grad():
         params, _ = model(windows)
@@ -134,19 +136,10 @@ def test_same_seed_same_samples_other_seed_other_samples():
 
     def say(seed: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
-        return sample_speech(speech, FRAMING, n=1, length=100, generator=generator)
+        return sample_speech(speech, FRAMING, NORM, n=1, length=100, generator=generator)
 
     assert torch.equal(say(7), say(7))
     assert not torch.equal(say(7), say(8))
-
-
-def test_framing_is_read_from_the_speech_data_info():
-    framing = SpeechFraming.from_info(SPEECH_INFO)
-    assert framing == FRAMING
-    with pytest.raises(ValueError, match="hop == target_window"):
-        SpeechFraming.from_info({**SPEECH_INFO, "hop": 5})
-    with pytest.raises(KeyError, match="sample_rate"):
-        SpeechFraming.from_info({"hop": 10})
 
 
 class RecordingWriter:
@@ -162,12 +155,12 @@ class RecordingWriter:
 
 def test_log_samples_adds_piano_rolls_for_music_and_audio_for_speech(tmp_path):
     writer = RecordingWriter()
-    log_samples(writer, music_model(), {"frame_rate": 4, "pitch_low": 21}, step=3, n=2, length=16)
+    log_samples(writer, music_model(), MUSIC, step=3, n=2, length=16)
     ((kind, tag, image, step, formats),) = writer.calls
     assert (kind, tag, step, formats) == ("image", "samples/piano_roll", 3, "CHW")
     assert image.shape == (1, 2 * 88 + 1, 16) and 0.0 <= image.min() <= image.max() <= 1.0
     writer = RecordingWriter()
-    log_samples(writer, speech_model(), SPEECH_INFO, step=5, n=2, length=100)
+    log_samples(writer, speech_model(), SPEECH, step=5, n=2, length=100)
     assert [(c[0], c[1], c[3], c[4]) for c in writer.calls] == [
         ("audio", "samples/audio_0", 5, 8000),
         ("audio", "samples/audio_1", 5, 8000),
@@ -177,8 +170,8 @@ def test_log_samples_adds_piano_rolls_for_music_and_audio_for_speech(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(tmp_path) as real:
-        log_samples(real, music_model(), {"frame_rate": 4}, step=0, n=1, length=8)
-        log_samples(real, speech_model(), SPEECH_INFO, step=0, n=1, length=50)
+        log_samples(real, music_model(), MUSIC, step=0, n=1, length=8)
+        log_samples(real, speech_model(), SPEECH, step=0, n=1, length=50)
     assert list(tmp_path.glob("events.out.tfevents.*"))
 
 
@@ -189,9 +182,12 @@ def test_sampling_refuses_bad_requests():
         sample_speech(
             speech_model(),
             FRAMING,
+            NORM,
             n=1,
             length=10,
             generator=torch.Generator(),
             primer=torch.zeros(5),
         )
-    assert math.isfinite(FRAMING.denormalise(torch.tensor(0.0)).item())
+    gappy = Framing(input_window=20, target_window=10, hop=5)  # draws could not be fed back
+    with pytest.raises(ValueError, match="hop == target_window"):
+        sample_speech(speech_model(), gappy, NORM, n=1, length=10, generator=torch.Generator())

@@ -184,3 +184,17 @@ def test_overflowing_gradients_are_rescaled_not_diverged(splits, tmp_path) -> No
         for p, b in zip(trainer.model.parameters(), before, strict=True)
     )
     assert math.isfinite(moved) and moved > 0
+
+
+def test_a_run_s_checkpoint_carries_its_data_facts_and_samples_are_logged(splits, tmp_path):
+    """Training stores the typed data facts in best.pt; sampling rebuilds model and facts from
+    it; trainer.sample_every puts piano rolls into TensorBoard during training."""
+    from gru_repro.sampling.loading import load_run
+
+    make_trainer(splits, tmp_path, max_epochs=2, sample_every=1).fit()
+    run = load_run(tmp_path)
+    assert run.facts == splits.facts and run.model.hidden_size == 6
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    steps = [event.step for event in events.Images("samples/piano_roll")]
+    assert steps == [3, 6]  # after epochs 1 and 2, 3 updates each (12 sequences, batches of 4)

@@ -19,7 +19,6 @@ or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly w
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import math
 import time
@@ -32,10 +31,11 @@ from tqdm.auto import tqdm
 from gru_repro.atomic import atomic_torch_save, remove_stale_temp_files
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_diff, identity_hash
-from gru_repro.data import DataSplits, make_batches
+from gru_repro.data import SPLITS, DataSplits, make_batches
 from gru_repro.models import build_model
 from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
 from gru_repro.provenance import git_commit, machine_description
+from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training import run_files, tensorboard_views
 from gru_repro.training.checkpoint import (
     capture_rng_state,
@@ -82,9 +82,6 @@ class Trainer:
         self.identity = plain_data(identity if identity is not None else self.config)
         self.model_options = dict(model_options)
         self.optim_options = dict(optim_options)
-        if settings.sample_every > 0:  # fail now, not after hours of training
-            importlib.import_module("gru_repro.sampling.tensorboard")
-
         seed_everything(self.seed)
         self.model = build_model(
             input_size=splits.input_size, output_size=splits.output_size, **self.model_options
@@ -259,8 +256,7 @@ class Trainer:
             st.wall_seconds,
         )
         if self.settings.sample_every and epoch and epoch % self.settings.sample_every == 0:
-            sampling = importlib.import_module("gru_repro.sampling.tensorboard")
-            sampling.log_samples(self.writer, self.model, self.splits.info, st.updates)
+            log_samples(self.writer, self.model, self.splits.facts, st.updates)
         self.writer.flush()
         # best before last: a kill between the two re-runs this epoch and rewrites best.pt
         if new_best:
@@ -301,7 +297,7 @@ class Trainer:
             "%s after %d epochs: train %s valid %s test %s",
             status,
             st.epoch,
-            *(f"{finals.get(f'{s}_nll', math.nan):.4f}" for s in ("train", "valid", "test")),
+            *(f"{finals.get(f'{s}_nll', math.nan):.4f}" for s in SPLITS),
         )
         return metrics
 
@@ -333,7 +329,7 @@ class Trainer:
             "model_options": plain_data(self.model_options),
             "input_size": self.splits.input_size,
             "output_size": self.splits.output_size,
-            "data_info": plain_data(self.splits.info),
+            "data_info": plain_data(self.splits.facts.as_plain()),
             "epoch": self.state.epoch,
             "updates": self.state.updates,
             "seed": self.seed,

@@ -3,7 +3,8 @@
 Counts cover the recurrent layer only (input-to-hidden, recurrent, peephole, bias), as the
 paper's do. Music is shown twice: with the nominal 100-dimensional input the paper's counts fit
 exactly, and with the real 88-key input, both at the paper's sizes and at the sizes that the
-paper's budgets solve to.
+paper's budgets solve to. Unlike the other reports it imports torch (through models.params):
+`scripts/table1.py` (`make table1`) uses it, `make reports` does not.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Synthetic run folders in the documented format (docs/ARCHITECTURE.md, "Runs").
 
-For tests of the reports and for trying `scripts/make_reports.py` without training: the
-numbers are a smooth function of (unit, lr, seed), so the best candidate is known in advance.
+Test support for the reports (collect, Table 2, Figure 3, README, reproduce): the numbers are
+a smooth function of (unit, lr, seed), so the best candidate is known in advance.
 """
 
 from __future__ import annotations
