@@ -26,7 +26,6 @@ from torch import Tensor
 
 from gru_repro.models.recurrent import previous_states
 
-
 # --- tanh RNN: h_t = tanh(a_t), a_t = W x_t + b + U h_{t-1} -----------------------------------
 
 

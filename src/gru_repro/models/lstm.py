@@ -58,9 +58,7 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor, grad_cn: Tensor):
-        x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out = (
-            ctx.saved_tensors
-        )
+        x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out = ctx.saved_tensors
         grad_hs = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H) dL/dh_t
         grad_hs[-1] += grad_hn
         grad_c = grad_cn.clone(memory_format=torch.contiguous_format)  # (B, H) -> dL/dc0
