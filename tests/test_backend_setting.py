@@ -105,6 +105,11 @@ def test_use_setting_errors_name_the_setting(no_build_yet, monkeypatch) -> None:
     message = str(error.value)
     assert "\n" not in message and message.startswith("trainer.backend=cpp but the C++ loops")
     assert "g++: command not found" in message and "trainer.backend=python" in message
+    monkeypatch.setenv(kernels.ENV_VAR, "cpp")  # auto defers to the environment: named then
+    with pytest.raises(ConfigError, match=r"^GRU_REPRO_KERNELS=cpp \(trainer.backend=auto\) but"):
+        with kernels.use_setting("auto"):
+            pass
+    monkeypatch.delenv(kernels.ENV_VAR)
     with pytest.warns(RuntimeWarning, match="Python loops"):
         with kernels.use_setting("auto") as module:  # auto falls back
             assert module is loops_python

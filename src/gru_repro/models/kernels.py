@@ -114,10 +114,11 @@ def use_setting(name: str) -> Iterator[ModuleType]:
     with use_backend(name) if name != "auto" else contextlib.nullcontext():
         try:
             module = loops()
-        except LoopsUnavailable as exc:
+        except LoopsUnavailable as exc:  # backend cpp: the setting's, or the environment's
+            asked = f"{SETTING}=cpp" if name == "cpp" else f"{ENV_VAR}=cpp ({SETTING}=auto)"
             raise ConfigError(
-                f"{SETTING}={name} but the C++ loops cannot be built here ({exc.reason}): "
-                f"install a C++ compiler and ninja, or set {SETTING}=python (or auto)"
+                f"{asked} but the C++ loops cannot be built here ({exc.reason}): install a "
+                f"C++ compiler and ninja, or set {SETTING}=python (or auto)"
             ) from exc
         yield module
 
