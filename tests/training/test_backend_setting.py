@@ -140,6 +140,7 @@ def _entry_without_compiler(tmp_path: Path, *overrides: str) -> subprocess.Compl
     )  # fmt: skip
 
 
+@pytest.mark.subprocess
 def test_cpp_without_a_compiler_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     result = _entry_without_compiler(tmp_path, "trainer.backend=cpp")
     assert result.returncode == 2, result.stderr
