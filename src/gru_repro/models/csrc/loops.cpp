@@ -529,7 +529,7 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
 
 }  // namespace
 
-// Argument names as in models/loops_python.py (tests/test_kernels.py compares the two), so a
+// Argument names as in models/loops_python.py (tests/models/test_kernels.py compares them), so a
 // call with a wrong argument is answered with the names and types of the right ones.
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   using py::arg;
