@@ -92,7 +92,8 @@ def test_run_only_keys_leave_the_identity_and_the_folder_alone() -> None:
     run_only = small_config(
         "trainer.threads=2", "trainer.progress=false", "trainer.eval_batch_size=3",
         "trainer.log_every=7", "trainer.resume=false", "trainer.force=true",
-        "paths.output_root=elsewhere", "paths.data_dir=other", "paths.data_mirror=/x",
+        "trainer.backend=python", "paths.output_root=elsewhere", "paths.data_dir=other",
+        "paths.data_mirror=/x",
     )  # fmt: skip
     assert identity_of(run_only) == base
     assert "paths" not in base and "hydra" not in base and "data_dir" not in base["data"]

@@ -1,4 +1,5 @@
-"""The C++ per-step loops (csrc/loops.cpp) against the Python loops, and the backend switch.
+"""The loop contract: the C++ loops (csrc/loops.cpp) against the Python loops
+(models/loops_python.py), function by function, and the backend switch.
 
 Tests marked ``cpp`` build the extension and FAIL if it cannot be built (CI has a compiler).
 Without a compiler, run the rest with ``GRU_REPRO_KERNELS=python pytest -m "not cpp"``.
@@ -6,7 +7,9 @@ Without a compiler, run the rest with ``GRU_REPRO_KERNELS=python pytest -m "not 
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +19,7 @@ import pytest
 import torch
 from unit_cases import VARIANTS, make_case, run_unit
 
-from gru_repro.models import kernels
+from gru_repro.models import kernels, loops_python
 from gru_repro.models.gru import PaperGRUFunction, ResetAfterGRUFunction
 from gru_repro.models.lstm import LSTMFunction
 from gru_repro.models.tanh_rnn import TanhRNNFunction
@@ -91,25 +94,92 @@ def test_gradcheck_cpp(cpp_loops, name: str) -> None:
         assert torch.autograd.gradcheck(FUNCTIONS[name].apply, args)
 
 
+# The contract: these functions, in both backends, and nothing else called by the units.
+CONTRACT = sorted(
+    f"{cell}_{way}"
+    for cell in ("tanh", "paper_gru", "reset_after_gru", "lstm")
+    for way in ("forward", "backward")
+)
+
+
+def _cpp_arguments(function) -> list[str]:
+    """Argument names of a pybind11 function, from its signature line
+    ``name(out: torch.Tensor, h0: ...) -> None``."""
+    line = function.__doc__.splitlines()[0]
+    inside = line[line.index("(") + 1 : line.rindex(") ->")]
+    return re.findall(r"(\w+): ", inside)
+
+
 @pytest.mark.cpp
-def test_cpp_loops_are_used(cpp_loops, monkeypatch) -> None:
-    """Under backend cpp the units call the extension (not silently the Python loops)."""
+def test_both_backends_have_the_same_functions_and_arguments(cpp_loops) -> None:
+    """Same names, argument names and argument order in loops.cpp and loops_python.py."""
+    python_functions = sorted(
+        name
+        for name, value in vars(loops_python).items()
+        if inspect.isfunction(value) and value.__module__ == loops_python.__name__
+        and not name.startswith("_")
+    )  # fmt: skip
+    assert python_functions == CONTRACT
+    for name in CONTRACT:
+        python_arguments = list(inspect.signature(getattr(loops_python, name)).parameters)
+        assert _cpp_arguments(getattr(cpp_loops, name)) == python_arguments, name
+
+
+@pytest.mark.cpp
+def test_a_wrong_argument_name_is_named(cpp_loops) -> None:
+    """The bindings carry argument names: keywords work, and a wrong one gets an error that
+    lists the right ones."""
+    h = torch.zeros(2, 1, 3)
+    cpp_loops.tanh_forward(out=h, h0=torch.zeros(1, 3), w_hh_t=torch.eye(3))
+    wrong = r"(?s)tanh_forward\(\): incompatible.*w_hh_t: torch.Tensor.*weight_hh="
+    with pytest.raises(TypeError, match=wrong):
+        cpp_loops.tanh_forward(out=h, h0=torch.zeros(1, 3), weight_hh=torch.eye(3))
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("cpp", marks=pytest.mark.cpp)])
+def test_units_call_the_selected_loops(request, monkeypatch, backend: str) -> None:
+    """The units run every contract function of the selected backend (not silently the
+    other one), and nothing else of it."""
     calls: list[str] = []
+    module = request.getfixturevalue("cpp_loops") if backend == "cpp" else loops_python
 
     class Spy:
         def __getattr__(self, attr):
             calls.append(attr)
-            return getattr(cpp_loops, attr)
+            return getattr(module, attr)
 
-    monkeypatch.setattr(kernels, "_module", Spy())
+    if backend == "cpp":
+        monkeypatch.setattr(kernels, "_module", Spy())
+    else:
+        for name in CONTRACT:
+            function = getattr(loops_python, name)
+            monkeypatch.setattr(
+                loops_python, name, lambda *a, _f=function, _n=name: calls.append(_n) or _f(*a)
+            )
     for name in VARIANTS:
         layer, x, state, weights = make_case(name, (3, 2, 3, 4))
-        run_unit(layer, x, state, weights, "cpp")
-    assert sorted(set(calls)) == sorted(
-        f"{cell}_{way}"
-        for cell in ("tanh", "paper_gru", "reset_after_gru", "lstm")
-        for way in ("forward", "backward")
-    )
+        run_unit(layer, x, state, weights, backend)
+    assert sorted(set(calls)) == CONTRACT
+
+
+def test_tanh_forward_forms_agree() -> None:
+    """The Python tanh loop's two forms (tanh directly below SIGMOID_FORM_MIN_BATCH, the
+    sigmoid form from there on) give the same h_t."""
+    gen = torch.Generator().manual_seed(4)
+    batch = loops_python.SIGMOID_FORM_MIN_BATCH
+    pre = torch.randn(7, batch, 5, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(batch, 5, generator=gen, dtype=torch.float64)
+    w_hh_t = torch.randn(5, 5, generator=gen, dtype=torch.float64) / 2
+    sigmoid_form, tanh_form = pre.clone(), pre.clone()
+    loops_python.tanh_forward(sigmoid_form, h0, w_hh_t)
+    for row in range(batch):  # one sequence at a time: below the threshold
+        loops_python.tanh_forward(tanh_form[:, row : row + 1], h0[row : row + 1], w_hh_t)
+    h, expected = h0, []
+    for t in range(pre.shape[0]):
+        h = torch.tanh(pre[t] + h @ w_hh_t)
+        expected.append(h)
+    torch.testing.assert_close(sigmoid_form, torch.stack(expected))
+    torch.testing.assert_close(tanh_form, torch.stack(expected))
 
 
 # --- the switch itself (no compiler needed) ---------------------------------------------------
@@ -133,7 +203,7 @@ def test_backend_python_never_builds(fresh_kernels, monkeypatch) -> None:
     monkeypatch.setenv(kernels.ENV_VAR, "python")
     monkeypatch.setattr(kernels, "_build", _failing_build)
     assert kernels.backend() == "python"
-    assert kernels.loops() is None
+    assert kernels.loops() is loops_python
 
 
 def test_backend_unknown_value_is_an_error(fresh_kernels, monkeypatch) -> None:
@@ -150,8 +220,8 @@ def test_auto_falls_back_with_one_warning(fresh_kernels, monkeypatch) -> None:
     monkeypatch.setattr(kernels, "_build", _failing_build)
     assert kernels.backend() == "auto"
     with pytest.warns(RuntimeWarning, match="Python loops") as record:
-        assert kernels.loops() is None
-        assert kernels.loops() is None  # warned once only
+        assert kernels.loops() is loops_python
+        assert kernels.loops() is loops_python  # warned once only
     assert len(record) == 1
     assert "\n" not in str(record[0].message)
     # ... and the units still work, on the Python loops
@@ -163,15 +233,17 @@ def test_auto_falls_back_with_one_warning(fresh_kernels, monkeypatch) -> None:
 def test_cpp_raises_when_the_build_fails(fresh_kernels, monkeypatch) -> None:
     monkeypatch.setenv(kernels.ENV_VAR, "cpp")
     monkeypatch.setattr(kernels, "_build", _failing_build)
-    with pytest.raises(RuntimeError, match="could not be built"):
+    with pytest.raises(RuntimeError, match="could not be built") as error:
         kernels.loops()
+    assert isinstance(error.value, kernels.LoopsUnavailable)
+    assert error.value.reason == "RuntimeError: Error building extension 'x': no compiler"
 
 
 def test_use_backend_overrides_environment(fresh_kernels, monkeypatch) -> None:
     monkeypatch.setenv(kernels.ENV_VAR, "cpp")
     with kernels.use_backend("python"):
         assert kernels.backend() == "python"
-        assert kernels.loops() is None
+        assert kernels.loops() is loops_python
     assert kernels.backend() == "cpp"
 
 
@@ -187,22 +259,31 @@ def _text_and_place(name: str) -> tuple[str, str]:
     return text, place
 
 
-def test_extension_name_follows_the_source_text(tmp_path: Path, monkeypatch) -> None:
-    """Editing loops.cpp or a header it includes gives a new name and build folder (a rebuild);
-    an unchanged copy keeps the package's text hash."""
+def test_extension_name_follows_the_source(tmp_path: Path, monkeypatch) -> None:
+    """Editing loops.cpp, or a header it includes, changes the name and folder of the build
+    that ``_build`` loads (so a changed source rebuilds); where the sources are stays in the
+    name's second part only. The build is that of kernels.SOURCE, pointed here at a copy."""
+    import torch.utils.cpp_extension as cpp_extension
+
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    loads: list[dict] = []
+    monkeypatch.setattr(cpp_extension, "load", lambda **options: loads.append(options))
     csrc = _copy_sources(tmp_path / "csrc")
-    names, folders = [kernels.extension_name(csrc)], [kernels.build_directory(csrc)]
-    assert _text_and_place(names[0])[0] == _text_and_place(kernels.extension_name())[0]
+    monkeypatch.setattr(kernels, "SOURCE", csrc / "loops.cpp")
+    kernels._build()
     for edited in (csrc / "loops.cpp", sorted(csrc.glob("*.h"))[0]):
         edited.write_text(edited.read_text() + "\n// one more line\n")
-        names.append(kernels.extension_name(csrc))
-        folders.append(kernels.build_directory(csrc))
+        kernels._build()
 
-    texts = {_text_and_place(name)[0] for name in names}
+    names = [options["name"] for options in loads]
+    assert [options["sources"] for options in loads] == [[str(csrc / "loops.cpp")]] * 3
+    texts = [_text_and_place(name)[0] for name in names]
     places = {_text_and_place(name)[1] for name in names}
-    assert len(texts) == 3 and len(places) == 1  # new text, same folder
-    assert folders == [tmp_path / "cache" / name for name in names]
+    assert len(set(texts)) == 3 and len(places) == 1  # new text each time, same place
+    assert texts[0] == _text_and_place(kernels.extension_name())[0]  # unchanged copy: same text
+    assert [options["build_directory"] for options in loads] == [
+        str(tmp_path / "cache" / name) for name in names
+    ]
 
 
 @pytest.mark.subprocess
@@ -264,8 +345,8 @@ def test_loops_for_other_dtypes_is_python(fresh_kernels, monkeypatch) -> None:
     """Only float32/float64 CPU tensors go to the C++ loops; others keep the Python loops."""
     monkeypatch.setattr(kernels, "_build", _failing_build)  # must not even be attempted
     with kernels.use_backend("cpp"):
-        assert kernels.loops_for(torch.zeros(2, dtype=torch.float16)) is None
-        assert kernels.loops_for(torch.zeros(2, dtype=torch.bfloat16)) is None
+        assert kernels.loops_for(torch.zeros(2, dtype=torch.float16)) is loops_python
+        assert kernels.loops_for(torch.zeros(2, dtype=torch.bfloat16)) is loops_python
 
 
 def test_loops_in_use_names_the_backend_a_run_records(cpp_loops) -> None:

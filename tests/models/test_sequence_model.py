@@ -8,7 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gru_repro.models import HEADS, BernoulliHead, SequenceModel, build_model, get_head_class
+from gru_repro.models import (
+    HEADS,
+    BernoulliHead,
+    SequenceModel,
+    build_model,
+    get_head_class,
+    kernels,
+)
 from gru_repro.models.mixture_head import GaussianMixtureHead
 
 D = torch.float64
@@ -89,15 +96,31 @@ def test_step_nll_masks_and_matches_bce() -> None:
     assert torch.all(nll[~batch.mask] == 0)
 
 
-def test_state_carries_over() -> None:
+@pytest.mark.parametrize("backend", ["python", pytest.param("cpp", marks=pytest.mark.cpp)])
+@pytest.mark.parametrize("unit", ["tanh", "gru", "lstm"])
+def test_state_carries_over(request, unit: str, backend: str) -> None:
+    """A sequence in two pieces, the state handed on, gives the outputs and the final state
+    (the LSTM's h and c) of the whole sequence; from a zero state the second piece differs."""
+    if backend == "cpp":
+        request.getfixturevalue("cpp_loops")
     torch.manual_seed(0)
-    model = build_model("lstm", 3, 3, hidden_size=4, init="torch")
+    model = build_model(unit, 3, 3, hidden_size=4, init="torch")
     x = torch.randn(6, 2, 3)
-    whole, (h, c) = model(x)
-    first, state = model(x[:4])
-    rest, (h2, c2) = model(x[4:], state)
+    with kernels.use_backend(backend):
+        whole, final = model(x)
+        first, state = model(x[:4])
+        rest, final_again = model(x[4:], state)
+        rest_from_zeros, _ = model(x[4:])
+
+    def parts(state):  # (h,) or (h, c), each (B, H)
+        return tuple(state) if unit == "lstm" else (state,)
+
     torch.testing.assert_close(torch.cat([first, rest]), whole)
-    torch.testing.assert_close(h2, h)
+    assert len(parts(final_again)) == (2 if unit == "lstm" else 1)
+    for got, expected in zip(parts(final_again), parts(final), strict=True):
+        assert got.shape == (2, 4)
+        torch.testing.assert_close(got, expected)
+    assert not torch.allclose(rest_from_zeros, rest)
 
 
 def test_build_model_sizes_and_options() -> None:

@@ -1,4 +1,5 @@
-"""The paper's units: one step by hand, stepwise == whole sequence, gradcheck of every BPTT."""
+"""The paper's units: one step by hand, stepwise == whole sequence, gradcheck of every BPTT and
+the plain-autograd reference (models/reference.py), under both loop backends."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from gru_repro.models import GRU, LSTM, TanhRNN, make_unit
+from gru_repro.models import GRU, LSTM, TanhRNN, kernels, make_unit
+from gru_repro.models.reference import reference_forward
 
 D = torch.float64
 UNIT_CASES = [
@@ -16,6 +18,16 @@ UNIT_CASES = [
     ("lstm", {"peephole": True}),
     ("lstm", {"peephole": False}),
 ]
+BACKENDS = ["python", pytest.param("cpp", marks=pytest.mark.cpp)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The test runs under the Python loops and under the C++ loops (built; error if not)."""
+    if request.param == "cpp":
+        request.getfixturevalue("cpp_loops")
+    with kernels.use_backend(request.param):
+        yield request.param
 
 
 def _randomised(unit: str, options: dict, input_size: int, hidden: int, seed: int = 0):
@@ -102,7 +114,7 @@ def test_stepwise_equals_whole_sequence(unit: str, options: dict) -> None:
 
 
 @pytest.mark.parametrize(("unit", "options"), UNIT_CASES)
-def test_gradcheck_through_inputs_state_and_weights(unit: str, options: dict) -> None:
+def test_gradcheck_through_inputs_state_and_weights(unit: str, options: dict, backend) -> None:
     """The hand-written backward against finite differences, every input of the Function."""
     layer = _randomised(unit, options, 3, 4, seed=1)
     names = [name for name, _ in layer.named_parameters()]
@@ -177,21 +189,28 @@ def test_empty_sequence_returns_initial_state() -> None:
 
 
 @pytest.mark.parametrize(("unit", "options"), UNIT_CASES)
-def test_hand_written_bptt_equals_autograd_reference(unit: str, options: dict) -> None:
-    """Over a longer sequence than gradcheck can afford: the fast path vs plain autograd."""
-    from gru_repro.models.reference import reference_forward
-
+def test_hand_written_bptt_equals_autograd_reference(unit: str, options: dict, backend) -> None:
+    """Over a longer sequence than gradcheck can afford: the fast path vs plain autograd, every
+    output (final states included) and the gradients of input, initial state and weights."""
     layer = _randomised(unit, options, 5, 6, seed=2)
     gen = torch.Generator().manual_seed(7)
     x = torch.randn(30, 3, 5, dtype=D, generator=gen)
-    cotangent = torch.randn(30, 3, 6, dtype=D, generator=gen)
+    state = _state(unit, 3, 6, gen)
+    states = state if unit == "lstm" else (state,)
+    cotangents = [torch.randn(30, 3, 6, dtype=D, generator=gen)]
+    cotangents += [torch.randn(3, 6, dtype=D, generator=gen) for _ in states]
     results = []
-    for forward in (layer, lambda x: reference_forward(layer, x)):
+    for forward in (layer, lambda x, hx: reference_forward(layer, x, hx)):
         layer.zero_grad()
-        out, _ = forward(x)
-        (out * cotangent).sum().backward()
-        results.append((out.detach(), [p.grad.clone() for p in layer.parameters()]))
-    (out_a, grads_a), (out_b, grads_b) = results
-    torch.testing.assert_close(out_a, out_b)
-    for g_a, g_b in zip(grads_a, grads_b, strict=True):
-        torch.testing.assert_close(g_a, g_b)
+        x_in = x.clone().requires_grad_()
+        states_in = tuple(s.clone().requires_grad_() for s in states)
+        out, final = forward(x_in, states_in if unit == "lstm" else states_in[0])
+        outputs = [out, *(final if unit == "lstm" else (final,))]
+        sum((o * c).sum() for o, c in zip(outputs, cotangents, strict=True)).backward()
+        grads = [x_in.grad, *(s.grad for s in states_in), *(p.grad for p in layer.parameters())]
+        results.append(([o.detach() for o in outputs], grads))
+    (outputs_fast, grads_fast), (outputs_ref, grads_ref) = results
+    assert len(grads_fast) == 1 + len(states) + len(list(layer.parameters()))
+    for fast, ref in zip(outputs_fast + grads_fast, outputs_ref + grads_ref, strict=True):
+        assert fast is not None and ref is not None
+        torch.testing.assert_close(fast, ref)

@@ -32,8 +32,7 @@ from gru_repro.atomic import atomic_torch_save, remove_stale_temp_files
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_diff, identity_hash
 from gru_repro.data import SPLITS, DataSplits, make_batches
-from gru_repro.models import build_model
-from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
+from gru_repro.models import build_model, kernels
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training import run_files, tensorboard_views
@@ -127,8 +126,7 @@ class Trainer:
             "git_commit": git_commit(),
             "machine": machine_description(),  # where it ran (the last session, if resumed)
             "device": str(settings.device),
-            "loops": loops_in_use(settings.device),  # C++ or Python time loops (models/kernels)
-            "recurrent_matmul": recurrent_matmul_in_use(settings.device),  # packed kernel or torch
+            **self._loops_info(),
             "nll_convention": NLL_CONVENTION,
             "identity": self.identity,
             "identity_hash": identity_hash(self.identity),
@@ -142,6 +140,16 @@ class Trainer:
                 self.state.epoch,
                 self.state.updates,
             )
+
+    def _loops_info(self) -> dict:
+        """Which time loops and recurrent products the run uses (trainer.backend; a config
+        error now, at setup, when it asks for C++ loops that cannot be built here)."""
+        device = self.settings.device
+        with kernels.use_setting(self.settings.backend):
+            return {
+                "loops": kernels.loops_in_use(device),  # cpp or python (models/kernels.py)
+                "recurrent_matmul": kernels.recurrent_matmul_in_use(device),  # packed or torch
+            }
 
     # ----------------------------------------------------------------------------- the loop
     def fit(self) -> dict:
@@ -161,22 +169,25 @@ class Trainer:
         # a kill after last.pt but before curves.csv was written left it a row short
         run_files.write_curves(self.run_dir, st.history)
 
-        if st.epoch == 0 and st.initial_valid_nll is None:
-            self._evaluate_epoch(epoch=0, train_nll=self.evaluate("train").frame, t0=t0)
-        while (
-            st.diverged_epoch is None and st.epoch < s.max_epochs and not self.stopper.should_stop
-        ):
-            epoch = st.epoch + 1
-            train_nll = self._train_epoch(epoch, t0)
-            if train_nll is None:
-                break  # diverged inside the epoch; recorded in state
-            if s.eval_train:
-                train_nll = self.evaluate("train").frame
-            if epoch % s.eval_every == 0 or epoch == s.max_epochs:
-                self._evaluate_epoch(epoch, train_nll, t0)
-            else:
-                self._end_epoch(epoch, train_nll, None, t0, new_best=False)
-        return self._finish(t0)
+        with kernels.use_setting(s.backend):  # trainer.backend: the units' time loops
+            if st.epoch == 0 and st.initial_valid_nll is None:
+                self._evaluate_epoch(epoch=0, train_nll=self.evaluate("train").frame, t0=t0)
+            while (
+                st.diverged_epoch is None
+                and st.epoch < s.max_epochs
+                and not self.stopper.should_stop
+            ):
+                epoch = st.epoch + 1
+                train_nll = self._train_epoch(epoch, t0)
+                if train_nll is None:
+                    break  # diverged inside the epoch; recorded in state
+                if s.eval_train:
+                    train_nll = self.evaluate("train").frame
+                if epoch % s.eval_every == 0 or epoch == s.max_epochs:
+                    self._evaluate_epoch(epoch, train_nll, t0)
+                else:
+                    self._end_epoch(epoch, train_nll, None, t0, new_best=False)
+            return self._finish(t0)
 
     def _train_epoch(self, epoch: int, t0: float) -> float | None:
         s, st = self.settings, self.state
