@@ -28,7 +28,7 @@ SPEECH ?= subset
 REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test data smoke table1 bench reproduce reproduce-released reproduce-quick reports reports-released reports-quick ablations samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
+.PHONY: help install lock test test-fast data smoke table1 bench reproduce reproduce-released reproduce-quick reports reports-released reports-quick ablations samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
 
 help: ## List the targets with one line each
 	@echo "Targets write to OUT=$(OUT)/ (git-ignored) unless their line names results/: those rewrite the committed results/ (for maintainers)."
@@ -53,6 +53,10 @@ lock: ## Re-pin requirements.lock from the current .venv (after changing pyproje
 
 test: install ## Run the test suite (fast tests plus real-data tests read from DATA_MIRROR)
 	$(PY) -m pytest -q
+
+# The markers are declared in pyproject.toml; real_data is set by tests/conftest.py.
+test-fast: install ## The fast tests: no subprocess, slow or install test (under a minute)
+	$(PY) -m pytest -q -m "not slow and not subprocess and not install"
 
 data: install ## Fetch, verify (SHA-256) and preprocess every data set into data/
 	$(PY) -m gru_repro.data.fetch --all

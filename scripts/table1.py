@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.models.table1 import table1_markdown
 from gru_repro.provenance import git_commit
+from gru_repro.reports.table1 import table1_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

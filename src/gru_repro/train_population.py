@@ -37,6 +37,7 @@ from gru_repro.training.population.runs import (
     train_population,
 )
 from gru_repro.training.population.trainer import Member
+from gru_repro.training.run_record import loops_info
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job file log
@@ -182,6 +183,7 @@ def run_population(
                     data["mirror"] = data["mirror"] or None
                     splits = load_splits(data.pop("name"), **data)
                     states = starting_states([members[k] for k in todo], folder, settings)
+                    loops_info(settings)  # trainer.backend=cpp without a build: an error now
             training = True  # from here on, errors are bugs
             if todo:
                 for k in todo:

@@ -22,6 +22,7 @@ RUN_ONLY_KEYS = (
     "trainer.force",  # whether to retrain a finished run
     "trainer.progress",  # tqdm bar on/off
     "trainer.threads",  # torch CPU threads: speed only
+    "trainer.backend",  # C++ or Python time loops: speed only (the same up to rounding)
     "trainer.eval_batch_size",  # evaluation batching: speed only (frame sums are the same)
     "trainer.log_every",  # TensorBoard train/grad_norm and train/lr point spacing
     "trainer.sample_every",  # TensorBoard samples

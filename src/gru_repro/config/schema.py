@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from omegaconf import MISSING
 
 from gru_repro.config.checks import Checked, ConfigError, above, at_least, one_of
+from gru_repro.data.splits import DataKind
 from gru_repro.training.settings import TrainerSettings
 
 MUSIC_SETS = ("nottingham", "jsb", "musedata", "piano_midi")
@@ -33,7 +34,7 @@ class DataConfig(Checked):
     """Keys every data set has (``load_splits(name, data_dir=..., mirror=..., **rest)``)."""
 
     group = "data"
-    kind: ClassVar[str] = "music"  # music: binary piano rolls; speech: real-valued samples
+    kind: ClassVar[DataKind] = DataKind.MUSIC  # binary piano rolls; speech: real-valued samples
     name: str = MISSING  # registry name (gru_repro.data.registry.LOADERS)
     data_dir: str = "data"  # fetched files and data/cache/ (run-only: where, not what)
     mirror: str | None = None  # local folder laid out like the data mirror; None = download
@@ -78,7 +79,7 @@ class SyntheticData(DataConfig):
 class AudioFraming(DataConfig):
     """Keys shared by the speech sets and audio folders (samples and steps)."""
 
-    kind: ClassVar[str] = "speech"
+    kind: ClassVar[DataKind] = DataKind.SPEECH
 
     sample_rate: int = field(default=8000, metadata=at_least(1))
     sequence_length: int = field(default=8000, metadata=at_least(1))
@@ -181,7 +182,7 @@ class ReleasedRMSpropConfig(OptimConfig):
 
 # The output layer each kind of data needs: one sigmoid per note for binary piano rolls, the
 # paper's Gaussian mixture for real-valued audio samples.
-HEAD_FOR_KIND = {"music": "bernoulli", "speech": "gmm"}
+HEAD_FOR_KIND = {DataKind.MUSIC: "bernoulli", DataKind.SPEECH: "gmm"}
 
 
 # --------------------------------------------------------------------------------- root

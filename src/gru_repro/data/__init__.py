@@ -2,6 +2,9 @@
 
 splits = load_splits("jsb", data_dir="data")          # DataSplits of (inputs, targets)
 batches = make_batches(splits.train, 8, shuffle=True, generator=g)   # list[Batch], (T, B, D)
+
+`LOADERS` and `load_splits` (registry.py) are imported on first use, so that importing the
+data types does not import every reader.
 """
 
 from gru_repro.data.batching import Batch, collate, make_batches
@@ -13,13 +16,15 @@ from gru_repro.data.errors import (
     UnreadableFileError,
     UnsafePickleError,
 )
-from gru_repro.data.registry import LOADERS, load_splits
-from gru_repro.data.splits import DataSplits, Example
+from gru_repro.data.splits import SPLITS, DataFacts, DataKind, DataSplits, Example
 
 __all__ = [
+    "SPLITS",
     "Batch",
     "ChecksumError",
     "DataError",
+    "DataFacts",
+    "DataKind",
     "DataSplits",
     "Example",
     "FetchError",
@@ -31,3 +36,11 @@ __all__ = [
     "load_splits",
     "make_batches",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("LOADERS", "load_splits"):
+        from gru_repro.data import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,12 +25,13 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from gru_repro.data.splits import SPLITS
+
 logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 # Largest up/down factor accepted by resample_poly (its filter has ~20 * max(up, down) taps).
 MAX_RESAMPLE_FACTOR = 1000
-SPLITS = ("train", "valid", "test")
 
 
 class AudioInputError(ValueError):

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from gru_repro.atomic import atomic_path
+from gru_repro.data.splits import SPLITS
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
 
 
 def cache_path(data_dir: str | Path, key: str) -> Path:

@@ -28,7 +28,7 @@ from typing import IO
 from tqdm import tqdm
 
 from gru_repro.atomic import atomic_path
-from gru_repro.data.errors import ChecksumError, DataError, FetchError
+from gru_repro.data.errors import ChecksumError, DataError, FetchError, UnknownDatasetError
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ MANIFEST: dict[str, RemoteFile] = {
     ),
 }
 
-# Fetchable sets kept elsewhere: name -> "module:function" with fetcher(data_dir, mirror) -> Path.
-OTHER_FETCHERS: dict[str, str] = {"fsdd": "gru_repro.data.speech:fetch_fsdd"}
+# Every name `--dataset` takes: the manifest's files, and FSDD (3,000 files, speech_fsdd.py).
+FETCHABLE = (*MANIFEST, "fsdd")
 
 # What `--all` (and so `make data`) fetches: everything the experiments use.
 ALL = ("jsb", "nottingham", "musedata", "piano_midi", "fsdd")
@@ -210,10 +210,13 @@ def fetch_dataset(name: str, *, data_dir: str | Path, mirror: str | Path | None 
     if name in MANIFEST:
         entry = MANIFEST[name]
         return fetch_file(entry.relpath, entry.url, entry.sha256, data_dir=data_dir, mirror=mirror)
-    from gru_repro.data.registry import check_name, resolve
+    if name == "fsdd":
+        from gru_repro.data.speech_fsdd import fetch_fsdd  # it builds on fetch_file above
 
-    check_name(name, {**MANIFEST, **OTHER_FETCHERS}, "fetchable data set")
-    return resolve(OTHER_FETCHERS[name])(Path(data_dir), resolve_mirror(mirror))
+        return fetch_fsdd(Path(data_dir), resolve_mirror(mirror))
+    raise UnknownDatasetError(
+        f"unknown fetchable data set {name!r}; valid names: {', '.join(sorted(FETCHABLE))}"
+    )
 
 
 def _fetch_and_cache(name: str, data_dir: Path, mirror: str | None) -> str:
@@ -223,15 +226,16 @@ def _fetch_and_cache(name: str, data_dir: Path, mirror: str | None) -> str:
     from gru_repro.data.registry import load_splits
 
     splits = load_splits(name, data_dir=data_dir, mirror=mirror)
-    counts = "/".join(str(n) for n in splits.info["n_sequences"].values())
+    info = splits.facts.info
+    counts = "/".join(str(n) for n in info["n_sequences"].values())
     return (
         f"{name}: verified {path} (sha256 {MANIFEST[name].sha256[:12]}), "
-        f"{counts} sequences, cache {splits.info['cache']}"
+        f"{counts} sequences, cache {info['cache']}"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = sorted({*MANIFEST, *OTHER_FETCHERS})
+    names = sorted(FETCHABLE)
     parser = argparse.ArgumentParser(
         prog="python -m gru_repro.data.fetch", description=__doc__.split("\n")[0]
     )

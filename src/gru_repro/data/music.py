@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from gru_repro.data.cache import SPLITS, cache_path, load_rolls, save_rolls
+from gru_repro.data.cache import cache_path, load_rolls, save_rolls
 from gru_repro.data.errors import UnreadableFileError
 from gru_repro.data.fetch import MANIFEST, fetch_dataset
 from gru_repro.data.midi import check_pitch_range, list_midi_files, read_midi_split
 from gru_repro.data.pickle_reader import notes_to_roll, read_note_pickle
-from gru_repro.data.splits import DataSplits, music_splits
+from gru_repro.data.splits import SPLITS, DataSplits, music_splits
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from gru_repro.data.errors import UnreadableFileError, UnsafePickleError
+from gru_repro.data.splits import SPLITS
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
 
 
 def _numpy_scalar() -> Any:

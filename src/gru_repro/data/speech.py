@@ -1,4 +1,5 @@
-"""Raw-speech data sets: `speech_a`, `speech_b` (FSDD) and `audio_folder` (your WAV/FLAC files).
+"""Raw-speech data sets: `speech_a`, `speech_b` (both `load_fsdd`) and `audio_folder` (your
+WAV/FLAC files).
 
 Each step sees `input_window` = 20 samples and predicts the next `target_window` = 10, moving
 by `hop` = 10 (see speech_framing.py for exactly how N samples become steps). Lengths are in
@@ -14,14 +15,14 @@ samples of the waveform at `sample_rate`.
 
 Splits keep whole recordings on one side: FSDD's own convention puts repetition indices 0-4 in
 test; indices 5-9 are carved out as valid; 10-49 train (2,400 / 300 / 300 recordings).
-Normalisation (mean, std of the raw waveform) comes from all training recordings and is stored
-in `DataSplits.info["normalisation"]`. `max_sequences` / `max_eval_sequences` keep a fixed
-random subset (seeded by `subset_seed`) for the reduced CPU protocol.
+Normalisation (mean, std of the raw waveform) comes from all training recordings; it and the
+framing are the `DataSplits.facts` (`normalisation`, `framing`). `max_sequences` /
+`max_eval_sequences` keep a fixed random subset (seeded by `subset_seed`) for the reduced CPU
+protocol.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,21 +32,19 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
-from gru_repro.data.audio import SPLITS, read_recordings, resample_factors, split_folder
+from gru_repro.data.audio import read_recordings, resample_factors, split_folder
 from gru_repro.data.speech_framing import Framing, Normalisation, frame_waveform, segment_bounds
-from gru_repro.data.speech_fsdd import (
-    FSDD_COMMIT,
-    FSDD_SAMPLE_RATE,
-    fetch_fsdd,
-    load_fsdd_waveforms,
-)
-from gru_repro.data.splits import DataSplits, Example
+from gru_repro.data.speech_fsdd import FSDD_COMMIT, FSDD_SAMPLE_RATE, load_fsdd_waveforms
+from gru_repro.data.splits import SPLITS, DataFacts, DataKind, DataSplits, Example
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fetch_fsdd", "load_audio_folder", "load_speech_a", "load_speech_b", "fsdd_split"]
-
 NLL_UNIT = "nats per step: sum over the target_window predicted samples, normalised waveform"
+# The paper's two speech sets as cuts of FSDD (see above), in samples; the registry's defaults.
+FSDD_CUTS = {
+    "speech_a": {"sequence_length": 500, "segment_stride": 1500, "join_speaker": False},
+    "speech_b": {"sequence_length": 8000, "segment_stride": 13000, "join_speaker": True},
+}
 
 
 def fsdd_split(name: str, test_indices: Sequence[int], valid_indices: Sequence[int]) -> str:
@@ -75,6 +74,7 @@ def _subset(examples: list[Example], limit: int | None, seed: int) -> list[Examp
 def build_speech_splits(
     recordings: dict[str, list[tuple[str, np.ndarray]]],
     *,
+    sample_rate: int,
     framing: Framing,
     sequence_length: int,
     segment_stride: int | None,
@@ -86,7 +86,8 @@ def build_speech_splits(
 ) -> DataSplits:
     """Normalise (train statistics), join by `group` if given, cut into segments, frame.
 
-    `recordings` maps each split to (name, raw waveform (N,)) pairs, in the order to join them.
+    `recordings` maps each split to (name, raw waveform (N,) at `sample_rate` Hz) pairs, in the
+    order to join them.
     """
     if sequence_length < framing.frame_samples:
         raise ValueError(
@@ -112,13 +113,10 @@ def build_speech_splits(
             raise ValueError(f"the {split} split has no sequence of at least one frame")
     full_info = {
         **(info or {}),
+        "sample_rate": sample_rate,
         "unit_of_length": "samples",
         "sequence_length": sequence_length,
         "segment_stride": stride,
-        "input_window": framing.input_window,
-        "target_window": framing.target_window,
-        "hop": framing.hop,
-        "normalisation": norm.as_info(),
         "nll_unit": NLL_UNIT,
         "n_recordings": {s: len(recordings[s]) for s in SPLITS},
         "n_sequences": {s: len(splits[s]) for s in SPLITS},
@@ -128,12 +126,10 @@ def build_speech_splits(
     }
     logger.info("%s: sequences %s", full_info.get("dataset", "speech"), full_info["n_sequences"])
     return DataSplits(
-        splits["train"],
-        splits["valid"],
-        splits["test"],
+        *(splits[s] for s in SPLITS),
         input_size=framing.input_window,
         output_size=framing.target_window,
-        info=full_info,
+        facts=DataFacts(DataKind.SPEECH, framing, norm, full_info),
     )
 
 
@@ -155,7 +151,8 @@ def load_fsdd(
     max_eval_sequences: int | None = None,
     subset_seed: int = 0,
 ) -> DataSplits:
-    """FSDD recordings -> DataSplits; the shared body of `load_speech_a` / `load_speech_b`."""
+    """FSDD recordings -> DataSplits of `dataset` ('speech_a' or 'speech_b', the name the facts
+    carry); `FSDD_CUTS` holds each set's sequence_length, segment_stride and join_speaker."""
     waves = load_fsdd_waveforms(data_dir, mirror)
     if sample_rate != FSDD_SAMPLE_RATE:
         up, down = resample_factors(FSDD_SAMPLE_RATE, sample_rate, where="FSDD")
@@ -165,6 +162,7 @@ def load_fsdd(
         recordings[fsdd_split(name, test_indices, valid_indices)].append((name, waves[name]))
     return build_speech_splits(
         recordings,
+        sample_rate=sample_rate,
         framing=Framing(input_window, target_window, hop),
         sequence_length=sequence_length,
         segment_stride=segment_stride,
@@ -175,63 +173,10 @@ def load_fsdd(
         info={
             "dataset": dataset,
             "source": f"Free Spoken Digit Dataset, commit {FSDD_COMMIT} (CC BY-SA 4.0)",
-            "sample_rate": sample_rate,
             "split_rule": f"repetition index in {list(test_indices)} test, "
             f"{list(valid_indices)} valid (half-open), else train",
             "join_speaker": join_speaker,
         },
-    )
-
-
-def _check_options(dataset: str, options: dict[str, Any]) -> None:
-    allowed = set(inspect.signature(load_fsdd).parameters) - {"data_dir", "mirror", "dataset"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ValueError(
-            f"data set {dataset!r} does not take option(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(sorted(allowed))}"
-        )
-
-
-def load_speech_a(
-    *,
-    data_dir: str | Path,
-    mirror: str | Path | None = None,
-    sequence_length: int = 500,
-    segment_stride: int | None = 1500,
-    **options: Any,
-) -> DataSplits:
-    """Many short sequences (the paper's Ubisoft A); options as `load_fsdd`."""
-    _check_options("speech_a", options)
-    return load_fsdd(
-        data_dir=data_dir,
-        mirror=mirror,
-        dataset="speech_a",
-        sequence_length=sequence_length,
-        segment_stride=segment_stride,
-        join_speaker=options.pop("join_speaker", False),
-        **options,
-    )
-
-
-def load_speech_b(
-    *,
-    data_dir: str | Path,
-    mirror: str | Path | None = None,
-    sequence_length: int = 8000,
-    segment_stride: int | None = 13000,
-    **options: Any,
-) -> DataSplits:
-    """Few long sequences (the paper's Ubisoft B); options as `load_fsdd`."""
-    _check_options("speech_b", options)
-    return load_fsdd(
-        data_dir=data_dir,
-        mirror=mirror,
-        dataset="speech_b",
-        sequence_length=sequence_length,
-        segment_stride=segment_stride,
-        join_speaker=options.pop("join_speaker", True),
-        **options,
     )
 
 
@@ -278,6 +223,7 @@ def load_audio_folder(
             raise ValueError(f"audio folder {path}: no usable recording left in {split}")
     return build_speech_splits(
         recordings,
+        sample_rate=sample_rate,
         framing=framing,
         sequence_length=sequence_length,
         segment_stride=segment_stride,
@@ -287,6 +233,5 @@ def load_audio_folder(
         info={
             "dataset": "audio_folder",
             "source": str(Path(path).expanduser().resolve()),
-            "sample_rate": sample_rate,
         },
     )

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gru_repro.data.splits import Example
-
 
 @dataclass(frozen=True)
 class Framing:
@@ -68,7 +66,9 @@ class Framing:
         return steps * self.hop
 
 
-def frame_waveform(wave: torch.Tensor | np.ndarray, framing: Framing) -> Example:
+def frame_waveform(
+    wave: torch.Tensor | np.ndarray, framing: Framing
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One waveform (N,) -> inputs (n_steps, input_window), targets (n_steps, target_window).
 
     float32, contiguous copies. Raises ValueError if N is shorter than one frame.
@@ -108,7 +108,8 @@ def segment_bounds(n_samples: int, sequence_length: int, stride: int) -> list[tu
 
 @dataclass(frozen=True)
 class Normalisation:
-    """Affine map applied to every waveform sample: (x - mean) / std, from training data."""
+    """Affine map applied to every waveform sample: (x - mean) / std, with x the raw float
+    waveform in [-1, 1] and the statistics from the training split only."""
 
     mean: float
     std: float
@@ -130,11 +131,3 @@ class Normalisation:
 
     def apply(self, wave: np.ndarray) -> np.ndarray:
         return ((wave.astype(np.float64) - self.mean) / self.std).astype(np.float32)
-
-    def as_info(self) -> dict[str, float | str]:
-        return {
-            "mean": self.mean,
-            "std": self.std,
-            "note": "inputs and targets are (x - mean) / std of the raw float waveform in "
-            "[-1, 1]; statistics from the training split only",
-        }

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gru_repro.data.cache import SPLITS
 from gru_repro.data.midi import check_pitch_range
-from gru_repro.data.splits import DataSplits, music_splits
+from gru_repro.data.splits import SPLITS, DataSplits, music_splits
 
 
 def make_patterns(

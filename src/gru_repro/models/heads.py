@@ -7,17 +7,16 @@ look inside one::
     nll(params, targets (T, B, D)) -> (T, B) negative log-likelihood in nats
     sample(params of one step, generator) -> (B, D)
 
-Heads are chosen by name through :data:`HEADS`; an entry may be a ``"module:Class"`` string,
-imported on first use (the speech head lives in its own module).
+Heads are chosen by name through :data:`HEADS` (the speech head lives in mixture_head.py).
 """
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from gru_repro.models.mixture_head import GaussianMixtureHead
 
 
 class BernoulliHead(nn.Module):
@@ -46,19 +45,11 @@ class BernoulliHead(nn.Module):
         return torch.bernoulli(torch.sigmoid(logits), generator=generator)
 
 
-HEADS: dict[str, type[nn.Module] | str] = {
-    "bernoulli": BernoulliHead,
-    "gmm": "gru_repro.models.mixture_head:GaussianMixtureHead",
-}
+HEADS: dict[str, type[nn.Module]] = {"bernoulli": BernoulliHead, "gmm": GaussianMixtureHead}
 
 
 def get_head_class(name: str) -> type[nn.Module]:
-    """The head class registered under ``name``, importing it if registered as a string."""
+    """The head class registered under ``name``."""
     if name not in HEADS:
         raise ValueError(f"unknown head {name!r}: choose one of {', '.join(HEADS)}")
-    entry = HEADS[name]
-    if isinstance(entry, str):
-        module_name, _, class_name = entry.partition(":")
-        entry = getattr(importlib.import_module(module_name), class_name)
-        HEADS[name] = entry
-    return entry
+    return HEADS[name]

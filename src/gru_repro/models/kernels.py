@@ -1,16 +1,28 @@
-"""Backend switch for the units' per-time-step loops: C++ extension or plain Python.
+"""Backend switch for the units' loops over time: the C++ extension or plain Python.
 
-The recurrent units (tanh_rnn.py, gru.py, lstm.py) run their forward and backward loops over
-time either in ``csrc/loops.cpp`` (built on first use with ``torch.utils.cpp_extension.load``,
-JIT, cached) or in Python. Everything else (input projections, the backward's elementwise
-factors, weight gradients) is the same Python code for both, so the two agree up to rounding.
+Both backends implement one contract, the same functions with the same arguments in the same
+order: ``csrc/loops.cpp`` (built on first use with ``torch.utils.cpp_extension.load``, JIT,
+cached) and :mod:`gru_repro.models.loops_python`. :func:`loops_for` returns one of the two as a
+module, and each unit's autograd Function calls it the same way::
 
-Environment variable ``GRU_REPRO_KERNELS``:
+    loops = kernels.loops_for(x)                # the C++ module or loops_python
+    loops.paper_gru_forward(gates, h0, ...)     # the loop over time, in place
+
+Everything else (input projections before, weight gradients after) is the units' own Python
+code, shared by both, so the two agree up to rounding.
+
+Which backend: the run setting ``trainer.backend`` (configs/trainer/default.yaml; applied by
+the trainer with :func:`use_setting`), else the environment variable ``GRU_REPRO_KERNELS``;
+both take
 
 - ``auto`` (default): the C++ loops if the extension builds (or is already built), else the
   Python loops, with a one-line warning (once per process).
-- ``cpp``: the C++ loops; raise if the extension cannot be built.
+- ``cpp``: the C++ loops; an error if the extension cannot be built.
 - ``python``: the Python loops; never build (no compiler needed).
+
+``trainer.backend=auto`` leaves the choice to ``GRU_REPRO_KERNELS``. The backend does not
+change what a run computes beyond rounding, so it is not part of a run's identity
+(gru_repro.config.identity); metrics.json records the loops that ran (:func:`loops_in_use`).
 
 Inside the C++ loops, the recurrent product of every step (h_{t-1} U^T, and its transpose in
 the backward) runs through a packed AVX-512 kernel (``csrc/recurrent_matmul.h``) for float32
@@ -44,7 +56,11 @@ from types import ModuleType
 
 import torch
 
+from gru_repro.config.checks import ConfigError
+from gru_repro.models import loops_python
+
 ENV_VAR = "GRU_REPRO_KERNELS"
+SETTING = "trainer.backend"  # the run setting of the same choice (configs/trainer/default.yaml)
 BACKENDS = ("auto", "cpp", "python")
 MATMUL_ENV_VAR = "GRU_REPRO_MATMUL"
 MATMULS = ("auto", "torch")
@@ -85,9 +101,39 @@ def use_backend(name: str) -> Iterator[None]:
         _forced = previous
 
 
-def extension_name(csrc: Path = CSRC) -> str:
-    """Module name of the build from the sources in ``csrc`` (loops.cpp and its headers):
-    ``gru_repro_loops_<text>_<place>``.
+@contextlib.contextmanager
+def use_setting(name: str) -> Iterator[ModuleType]:
+    """Within the block, the backend of a run's ``trainer.backend`` setting; yields the loops
+    module float32 CPU tensors run through. ``auto`` keeps ``$GRU_REPRO_KERNELS``' choice.
+
+    Raises ConfigError (one line naming the setting and what to do) for an unknown name, or
+    for ``cpp`` when the C++ loops cannot be built here.
+    """
+    if name not in BACKENDS:
+        raise ConfigError(f"{SETTING}={name!r}: choose one of {', '.join(BACKENDS)}")
+    with use_backend(name) if name != "auto" else contextlib.nullcontext():
+        try:
+            module = loops()
+        except LoopsUnavailable as exc:  # backend cpp: the setting's, or the environment's
+            asked = f"{SETTING}=cpp" if name == "cpp" else f"{ENV_VAR}=cpp ({SETTING}=auto)"
+            raise ConfigError(
+                f"{asked} but the C++ loops cannot be built here ({exc.reason}): install a "
+                f"C++ compiler and ninja, or set {SETTING}=python (or auto)"
+            ) from exc
+        yield module
+
+
+class LoopsUnavailable(RuntimeError):
+    """Backend ``cpp`` was asked for and the extension cannot be built (``reason``: one line)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def extension_name(csrc: Path | None = None) -> str:
+    """Module name of the build from the sources in ``csrc`` (default :data:`CSRC`: loops.cpp
+    and its headers): ``gru_repro_loops_<text>_<place>``.
 
     ``<text>`` changes with the sources' text and the compiler flags (a changed source
     rebuilds). ``<place>`` changes with where the build reads from: the sources' absolute
@@ -95,7 +141,7 @@ def extension_name(csrc: Path = CSRC) -> str:
     build file (build.ninja) holds those absolute paths, so two checkouts sharing one build
     folder would each find the other's build file and recompile (~25 s) in turn.
     """
-    csrc = Path(csrc).resolve()
+    csrc = Path(CSRC if csrc is None else csrc).resolve()
     sources = [csrc / SOURCE.name, *sorted(csrc.glob("*.h"))]
     text = b"".join(path.read_bytes() for path in sources) + " ".join(EXTRA_CFLAGS).encode()
     place = "\n".join([str(csrc), str(Path(torch.__file__).resolve().parent), torch.__version__])
@@ -104,7 +150,7 @@ def extension_name(csrc: Path = CSRC) -> str:
     return f"gru_repro_loops_{text_hash}_{place_hash}"
 
 
-def build_directory(csrc: Path = CSRC) -> Path:
+def build_directory(csrc: Path | None = None) -> Path:
     """The build folder of the sources in ``csrc``: ``<root>/<extension_name(csrc)>``, root
     ``$TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``). The name
     already tells Python and torch builds apart, so no per-version subfolder is needed."""
@@ -119,8 +165,8 @@ def build_directory(csrc: Path = CSRC) -> Path:
 def _build(verbose: bool = False) -> ModuleType:
     from torch.utils.cpp_extension import LIB_EXT, load  # slow import: only when building
 
-    name = extension_name()
-    folder = build_directory()
+    name = extension_name(SOURCE.parent)
+    folder = build_directory(SOURCE.parent)
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / f"{name}{LIB_EXT}").is_file():
         # warning level: the default level of Python's logging and of the scripts shows it
@@ -134,15 +180,17 @@ def _build(verbose: bool = False) -> ModuleType:
     )
 
 
-def loops() -> ModuleType | None:
-    """The compiled loops module, or None when the Python loops are to be used.
+def loops() -> ModuleType:
+    """The loops module of the backend in force: the compiled C++ module, or
+    :mod:`gru_repro.models.loops_python` (backend ``python``, or ``auto`` without a build).
 
-    Raises RuntimeError under backend ``cpp`` if the extension cannot be built.
+    Raises LoopsUnavailable (a RuntimeError) under backend ``cpp`` if the extension cannot be
+    built.
     """
     global _module, _error, _warned
     name = backend()
     if name == "python":
-        return None
+        return loops_python
     if _module is None and _error is None:
         try:
             _module = _build()
@@ -153,8 +201,9 @@ def loops() -> ModuleType | None:
     if _module is not None:
         return _module
     if name == "cpp":
-        raise RuntimeError(
-            f"{ENV_VAR}=cpp but the C++ loops could not be built from {SOURCE}: {_error}"
+        raise LoopsUnavailable(
+            f"{ENV_VAR}=cpp but the C++ loops could not be built from {SOURCE}: {_error}",
+            f"{type(_error).__name__}: {_summary(_error)}",
         ) from _error
     if not _warned:
         _warned = True
@@ -165,7 +214,7 @@ def loops() -> ModuleType | None:
             RuntimeWarning,
             stacklevel=2,
         )
-    return None
+    return loops_python
 
 
 def _summary(error: BaseException) -> str:
@@ -181,11 +230,11 @@ def _summary(error: BaseException) -> str:
     return line if len(line) <= 160 else line[:157] + "..."
 
 
-def loops_for(x: torch.Tensor) -> ModuleType | None:
-    """:func:`loops` for tensors like ``x``: None (the Python loops) unless x is a float32 or
-    float64 CPU tensor, the only ones the C++ loops handle."""
+def loops_for(x: torch.Tensor) -> ModuleType:
+    """:func:`loops` for tensors like ``x``: loops_python unless x is a float32 or float64 CPU
+    tensor, the only ones the C++ loops handle (CUDA tensors run the Python loops)."""
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
-        return None
+        return loops_python
     return loops()
 
 
@@ -193,7 +242,7 @@ def loops_in_use(device: str | torch.device = "cpu") -> str:
     """``"cpp"`` or ``"python"``: which loops float32 tensors on ``device`` run through (for
     metrics.json; runs with the two backends agree up to rounding, not bit for bit)."""
     probe = torch.empty(0, device=torch.device(device))
-    return "cpp" if loops_for(probe) is not None else "python"
+    return "python" if loops_for(probe) is loops_python else "cpp"
 
 
 def matmul_choice() -> str:
@@ -210,7 +259,7 @@ def use_packed_matmul(on: bool) -> Iterator[bool]:
     (``on``, where the CPU supports it) or through torch's matmul; yields whether the packed
     kernel is on. For tests and the bench; needs the C++ loops."""
     module = loops()
-    if module is None:
+    if module is loops_python:
         raise RuntimeError("use_packed_matmul needs the C++ loops (GRU_REPRO_KERNELS != python)")
     previous = module.packed_matmul_on()
     try:
@@ -224,7 +273,7 @@ def recurrent_matmul_in_use(device: str | torch.device = "cpu") -> str:
     ``device`` run through (``"torch"`` under the Python loops too)."""
     probe = torch.empty(0, device=torch.device(device))
     module = loops_for(probe)
-    return "packed-avx512" if module is not None and module.packed_matmul_on() else "torch"
+    return "torch" if module is loops_python or not module.packed_matmul_on() else "packed-avx512"
 
 
 def main(argv: list[str] | None = None) -> None:

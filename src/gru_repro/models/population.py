@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from gru_repro.models.sequence_model import SequenceModel
+from gru_repro.models.units import UNITS
 
 
 class PopulationModel(nn.Module):
@@ -198,14 +199,19 @@ class FunctionalPopulation(PopulationModel):
 FUSED_POPULATIONS: dict[str, Callable[[Sequence[nn.Module]], PopulationModel]] = {}
 
 
-def build_population(models: Sequence[nn.Module], fused: bool | None = None) -> PopulationModel:
+def build_population(
+    models: Sequence[nn.Module], fused: bool | None = None, *, unit: str | None = None
+) -> PopulationModel:
     """A population of ``models`` (identical architecture; member k starts at models[k]).
 
     ``fused``: None picks the fused implementation of the members' unit where one is
     registered, else the reference; True requires the fused one; False the reference.
+    ``unit``: the members' unit name (models/units.py), by default read off their ``rnn``.
     """
     models = list(models)
-    unit = getattr(models[0], "unit", "") if models else ""
+    if unit is None and models:
+        layer = type(getattr(models[0], "rnn", None))
+        unit = next((name for name, cls in UNITS.items() if layer is cls), "")
     fused_builder = FUSED_POPULATIONS.get(unit)
     if fused and fused_builder is None:
         raise ValueError(f"no fused population implementation for unit {unit!r}")

@@ -1,8 +1,16 @@
-"""Plain-autograd reference loops of the three units (slow; for tests and the benchmark).
+"""The units' equations, one plain-autograd loop per unit: the reference to read first.
 
-Each takes a layer built by :func:`gru_repro.models.make_unit` and runs the same equations
-step by step with ordinary torch ops, so autograd derives the backward pass. The benchmark
-times them as the "no hand-written BPTT" alternative; tests compare them with the fast path.
+Each unit's math is stated here once, step by step in ordinary torch ops (tanh RNN, the
+paper's GRU, torch.nn's reset-after GRU, the LSTM with or without peepholes), and autograd
+derives the backward pass. The fast units (tanh_rnn.py, gru.py, lstm.py: hand-written BPTT
+over the loops of kernels.py, C++ or Python) compute the same thing and point here from their
+docstrings; tests hold both loop backends to this reference, every output and gradient
+(tests/models/test_units_paper.py), and to torch.nn (tests/models/test_nn_torch_match.py). It
+is slow: the benchmark times it as the "no hand-written BPTT" alternative, and gru_repro.nn
+runs it for gradients of gradients. docs/paper.md writes the same equations with the paper's
+names.
+
+Takes a layer built by :func:`gru_repro.models.make_unit` (its parameters, read at call time).
 """
 
 from __future__ import annotations

@@ -24,11 +24,10 @@ class SequenceModel(nn.Module):
     next call continues the sequence exactly (sampling feeds one frame at a time).
     """
 
-    def __init__(self, rnn: nn.Module, head: nn.Module, *, unit: str = "") -> None:
+    def __init__(self, rnn: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.rnn = rnn
         self.head = head
-        self.unit = unit
 
     @property
     def hidden_size(self) -> int:
@@ -76,9 +75,7 @@ def build_model(
     if budget is not None:
         hidden_size = match_hidden_size(unit, input_size, budget, **unit_options)
     rnn = make_unit(unit, input_size, hidden_size, init=init, **unit_options)
-    model = SequenceModel(
-        rnn, head_class(hidden_size, output_size, **(head_options or {})), unit=unit
-    )
+    model = SequenceModel(rnn, head_class(hidden_size, output_size, **(head_options or {})))
     counts = count_module_parameters(model)
     log.info(
         "%s: %d hidden units, %d recurrent-layer parameters, %d in all",

@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.sampling.generate import SpeechFraming, is_speech, sample_music, sample_speech
+from gru_repro.data.splits import DataFacts, DataKind
+from gru_repro.sampling.generate import sample_music, sample_speech
 from gru_repro.sampling.loading import LoadedRun
 from gru_repro.sampling.midi_io import DEFAULT_TEMPO_BPM, write_midi
 from gru_repro.sampling.plots import plot_rolls, plot_waveforms
@@ -50,7 +51,7 @@ def _data_setting(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     data = config.get("data")
     if not isinstance(data, Mapping):
         raise ValueError("the run's config has no data group: cannot load its test sequences")
-    name = data.get("name") or data.get("dataset")
+    name = data.get("name")
     if not name:
         raise ValueError("the run's data config names no data set ('name' key)")
     options = {k: v for k, v in data.items() if k not in ("name", "_target_")}
@@ -68,11 +69,11 @@ def load_test_sequences(run: LoadedRun, data_dir: str | None = None) -> list[Ten
     if not options.get("mirror"):  # a run trained from a download can still use a mirror
         options["mirror"] = os.environ.get("DATA_MIRROR") or None
     splits = load_splits(name, **options)
-    if is_speech(run.data_info):
-        framing = SpeechFraming.from_info(run.data_info)
+    if run.facts.kind is DataKind.SPEECH:
+        norm = run.facts.normalisation
         # inputs[0] is the first window; each target continues the waveform by one hop.
         return [
-            framing.denormalise(torch.cat([inputs[0], targets.reshape(-1)]))
+            torch.cat([inputs[0], targets.reshape(-1)]) * norm.std + norm.mean
             for inputs, targets in splits.test
         ]
     # Music examples are (roll[:-1], roll[1:]): the roll is the inputs plus the last target.
@@ -99,25 +100,29 @@ def write_samples(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(options.seed)
-    info = run.data_info
+    facts = run.facts
     real = test_sequences or []
     written: list[Path] = []
     drawn: list[np.ndarray] = []  # (T, P) rolls or (L,) waveforms, as written
-    speech = is_speech(info)
+    speech = facts.kind is DataKind.SPEECH
+    sample_rate = int(facts.info["sample_rate"]) if speech else None  # Hz
     for i in range(options.n):
         primer = real[i % len(real)][: options.prime] if options.prime > 0 else None
         if speech:
-            framing = SpeechFraming.from_info(info)
-            length = options.length or int(DEFAULT_SPEECH_SECONDS * framing.sample_rate)
+            length = options.length or int(DEFAULT_SPEECH_SECONDS * sample_rate)
             wave = sample_speech(
-                run.model, framing, n=1, length=length, generator=generator, primer=primer
+                run.model,
+                facts.framing,
+                facts.normalisation,
+                n=1,
+                length=length,
+                generator=generator,
+                primer=primer,
             )[0]
             drawn.append(wave.clamp(-1.0, 1.0).numpy())
             written.append(
                 write_wav(
-                    wave.numpy(),
-                    out_dir / f"{options.prefix}_{i}.wav",
-                    sample_rate=framing.sample_rate,
+                    wave.numpy(), out_dir / f"{options.prefix}_{i}.wav", sample_rate=sample_rate
                 )
             )
         else:
@@ -125,15 +130,15 @@ def write_samples(
             rolls = sample_music(run.model, n=1, length=length, generator=generator, primer=primer)
             roll = rolls[:, 0]  # (T, P)
             drawn.append(roll.numpy())
-            written.append(_write_roll(roll, out_dir / f"{options.prefix}_{i}.mid", info, options))
-    written.append(_write_picture(out_dir / f"{options.prefix}.png", drawn, info, options, real))
+            written.append(_write_roll(roll, out_dir / f"{options.prefix}_{i}.mid", facts, options))
+    written.append(_write_picture(out_dir / f"{options.prefix}.png", drawn, facts, options, real))
     manifest = {
         "checkpoint": str(run.checkpoint),
-        "dataset": _dataset(info),
+        "dataset": facts.dataset,
         "unit": (run.config.get("model") or {}).get("unit"),
         "options": asdict(options),
-        "frame_rate": None if speech else music_frame_rate(info, options),
-        "sample_rate": SpeechFraming.from_info(info).sample_rate if speech else None,
+        "frame_rate": None if speech else music_frame_rate(facts, options),
+        "sample_rate": sample_rate,
         "files": [p.name for p in written],
     }
     _write_json(manifest, out_dir / f"{options.prefix}.json")
@@ -141,21 +146,21 @@ def write_samples(
     return written
 
 
-def music_frame_rate(info: Mapping[str, Any], options: SampleOptions) -> float:
+def music_frame_rate(facts: DataFacts, options: SampleOptions) -> float:
     """Frames per second for the MIDI files: the option, else the data's, else one per beat.
 
     The four published sets carry no wall-clock rate (their rolls are sampled per beat
     fraction, ``frame_rate: None``); one frame per beat at ``tempo`` plays them at a natural
     speed (JSB Chorales: one chord per beat).
     """
-    rate = options.frame_rate or info.get("frame_rate") or options.tempo / 60.0
+    rate = options.frame_rate or facts.info.get("frame_rate") or options.tempo / 60.0
     if not rate > 0:
         raise ValueError(f"frame_rate must be positive frames per second, got {rate}")
     return float(rate)
 
 
-def _write_roll(roll: Tensor, path: Path, info: Mapping[str, Any], opts: SampleOptions) -> Path:
-    frame_rate, pitch_low = music_frame_rate(info, opts), int(info.get("pitch_low", 21))
+def _write_roll(roll: Tensor, path: Path, facts: DataFacts, opts: SampleOptions) -> Path:
+    frame_rate, pitch_low = music_frame_rate(facts, opts), int(facts.info["pitch_low"])
     return write_midi(
         roll.numpy(), path, frame_rate=frame_rate, pitch_low=pitch_low, tempo=opts.tempo
     )
@@ -164,22 +169,21 @@ def _write_roll(roll: Tensor, path: Path, info: Mapping[str, Any], opts: SampleO
 def _write_picture(
     path: Path,
     drawn: list[np.ndarray],
-    info: Mapping[str, Any],
+    facts: DataFacts,
     options: SampleOptions,
     real: list[Tensor],
 ) -> Path:
     """One PNG of every sample beside up to ``options.references`` real test sequences."""
     references = [np.asarray(seq) for seq in real[: options.references]]
-    if is_speech(info):
-        rate = SpeechFraming.from_info(info).sample_rate
+    if facts.kind is DataKind.SPEECH:
         return plot_waveforms(
             drawn,
             path,
             references=references,
-            sample_rate=rate,
+            sample_rate=int(facts.info["sample_rate"]),
             prime_samples=options.prime,
         )
-    frame_rate, pitch_low = music_frame_rate(info, options), int(info.get("pitch_low", 21))
+    frame_rate, pitch_low = music_frame_rate(facts, options), int(facts.info["pitch_low"])
     return plot_rolls(
         drawn,
         path,
@@ -187,9 +191,5 @@ def _write_picture(
         frame_rate=frame_rate,
         pitch_low=pitch_low,
         prime_frames=options.prime,
-        title=f"{_dataset(info)}: samples (left) vs test sequences (right)",
+        title=f"{facts.dataset}: samples (left) vs test sequences (right)",
     )
-
-
-def _dataset(info: Mapping[str, Any]) -> str:
-    return str(info.get("dataset") or info.get("name") or "")

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gru_repro.data.splits import DataKind
 from gru_repro.sampling.export import SampleOptions, load_test_sequences, write_samples
-from gru_repro.sampling.generate import SpeechFraming, is_speech
 from gru_repro.sampling.loading import CHECKPOINT_IN_RUN, load_run
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ def sample_gallery(
                 references = load_test_sequences(run, options.data_dir)
             except Exception as error:  # data not fetched here: samples alone still help
                 log.warning("%s: no test sequences to show (%s)", summary.folder, error)
-        if is_speech(run.data_info):
-            rate = SpeechFraming.from_info(run.data_info).sample_rate
+        if run.facts.kind is DataKind.SPEECH:
+            rate = int(run.facts.info["sample_rate"])  # Hz
             run_options = replace(options, length=int(speech_seconds * rate), prime=0)
         else:
             run_options = replace(options, length=music_frames)

@@ -12,84 +12,21 @@ Layouts::
     speech  input window (1, B, F) last F samples (normalised) -> sample (B, H) next H samples
 
 with P notes (88 keys), F = 20 samples seen per step and H = 10 samples predicted per step
-(hop H), as in the paper.
+(hop H), as in the paper: the data's `Framing` and `Normalisation` (``DataFacts``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from gru_repro.data.speech_framing import Framing, Normalisation
+
 log = logging.getLogger(__name__)
-
-
-def is_speech(data_info: Mapping[str, Any]) -> bool:
-    """True for the raw-speech task (its data facts carry a sample rate), False for music."""
-    for key in ("kind", "task"):
-        if data_info.get(key) in ("speech", "music"):
-            return data_info[key] == "speech"
-    return "sample_rate" in data_info
-
-
-def _first_key(info: Mapping[str, Any], keys: Sequence[str], default: Any = None) -> Any:
-    for key in keys:
-        if key in info and info[key] is not None:
-            return info[key]
-    if default is not None:
-        return default
-    raise KeyError(
-        f"data_info has none of the keys {list(keys)} (it has {sorted(info)}); "
-        "re-train or re-save the checkpoint with the data facts of the speech loader"
-    )
-
-
-@dataclass(frozen=True)
-class SpeechFraming:
-    """How the speech task cuts a waveform into steps, and how it was normalised.
-
-    sample_rate in Hz; frame_size samples seen per step; hop samples predicted per step
-    (= how far the window moves); ``normalised = (raw - mean) / std`` with raw in [-1, 1].
-    """
-
-    sample_rate: int
-    frame_size: int = 20
-    hop: int = 10
-    mean: float = 0.0
-    std: float = 1.0
-
-    @classmethod
-    def from_info(cls, info: Mapping[str, Any]) -> SpeechFraming:
-        """Read the framing from the speech loader's data facts (flat, or nested groups)."""
-        flat = dict(info)
-        for group in ("framing", "normalisation", "normalization"):
-            if isinstance(info.get(group), Mapping):
-                flat.update(info[group])
-        hop = int(_first_key(flat, ["hop"], 10))
-        target = int(_first_key(flat, ["target_window", "target_size", "frame_out"], hop))
-        if target != hop:
-            raise ValueError(
-                f"sampling feeds each step's {target} predicted samples back, which needs "
-                f"hop == target_window, but data_info has hop {hop}; sample a model trained "
-                "with hop equal to the target window"
-            )
-        return cls(
-            sample_rate=int(_first_key(flat, ["sample_rate", "sr"])),
-            frame_size=int(_first_key(flat, ["input_window", "frame_size", "frame_in"], 20)),
-            hop=hop,
-            mean=float(_first_key(flat, ["mean", "norm_mean"], 0.0)),
-            std=float(_first_key(flat, ["std", "norm_std"], 1.0)),
-        )
-
-    def normalise(self, raw: Tensor) -> Tensor:
-        return (raw - self.mean) / self.std
-
-    def denormalise(self, normalised: Tensor) -> Tensor:
-        return normalised * self.std + self.mean
 
 
 def _last_step(params: Any) -> Any:
@@ -164,7 +101,8 @@ def sample_music(
 @torch.no_grad()
 def sample_speech(
     model: nn.Module,
-    framing: SpeechFraming,
+    framing: Framing,
+    normalisation: Normalisation,
     *,
     n: int,
     length: int,
@@ -173,17 +111,25 @@ def sample_speech(
 ) -> Tensor:
     """Sample ``n`` waveforms of at least ``length`` new samples (rounded up to whole hops).
 
-    Each step sees the last ``framing.frame_size`` samples (normalised) and samples the next
-    ``framing.hop`` from the mixture head. primer: (L,) raw waveform run through the model
-    first (its leading samples are dropped so the windows end exactly at its last sample);
-    without a primer the first window is silence. Returns (n, L_p + steps * hop) raw waveform
-    (normalisation undone, not clipped), primer included.
+    Each step sees the last ``framing.input_window`` samples (normalised) and samples the next
+    ``framing.hop`` from the mixture head; feeding them back needs hop == target_window.
+    primer: (L,) raw waveform run through the model first (its leading samples are dropped so
+    the windows end exactly at its last sample); without a primer the first window is
+    silence. Returns (n, L_p + steps * hop) raw waveform (normalisation undone, not clipped),
+    primer included.
     """
     if n < 1 or length < 1:
         raise ValueError(f"n={n} and length={length} must both be at least 1")
+    size, hop = framing.input_window, framing.hop
+    if framing.target_window != hop:
+        raise ValueError(
+            f"sampling feeds each step's {framing.target_window} predicted samples back, which "
+            f"needs hop == target_window, but the data's hop is {hop}; sample a model trained "
+            "with hop equal to the target window"
+        )
+    mean, std = normalisation.mean, normalisation.std
     head = _head(model)
     device = model_device(model)
-    size, hop = framing.frame_size, framing.hop
     if primer is not None:
         if primer.dim() != 1 or primer.numel() < size:
             raise ValueError(
@@ -191,12 +137,11 @@ def sample_speech(
                 f"got shape {tuple(primer.shape)}"
             )
         keep = size + (primer.numel() - size) // hop * hop
-        history = framing.normalise(primer[-keep:].to(device).float()).expand(n, -1)  # (n, L_p)
+        history = ((primer[-keep:].to(device).float() - mean) / std).expand(n, -1)  # (n, L_p)
         # Windows ending at size, size + hop, ..., L_p: (T_p, n, size)
         inputs = history.unfold(1, size, hop).permute(1, 0, 2).contiguous()
     else:
-        silence = torch.zeros(n, size, device=device)
-        history = framing.normalise(silence)  # (n, size) in normalised units
+        history = (torch.zeros(n, size, device=device) - mean) / std  # (n, size) silence
         inputs = history.unsqueeze(0)  # (1, n, size)
     steps = -(-length // hop)
     was_training = model.training
@@ -210,7 +155,7 @@ def sample_speech(
             if new.shape != (n, hop):
                 raise ValueError(
                     f"the head samples {tuple(new.shape[1:])} values per step but the framing "
-                    f"hops {hop} samples; data_info and model disagree"
+                    f"hops {hop} samples; the data facts and the model disagree"
                 )
             chunks.append(new)
             window = torch.cat([window, new], 1)[:, -size:]  # (n, size)
@@ -220,4 +165,4 @@ def sample_speech(
     normalised = torch.cat(chunks, 1)
     if primer is None:
         normalised = normalised[:, size:]  # drop the silent seed window
-    return framing.denormalise(normalised).cpu()
+    return (normalised * std + mean).cpu()

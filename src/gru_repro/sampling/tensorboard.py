@@ -8,20 +8,14 @@ only because the model changed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from gru_repro.sampling.generate import (
-    SpeechFraming,
-    is_speech,
-    model_device,
-    sample_music,
-    sample_speech,
-)
+from gru_repro.data.splits import DataFacts, DataKind
+from gru_repro.sampling.generate import model_device, sample_music, sample_speech
 from gru_repro.sampling.plots import roll_image
 
 log = logging.getLogger(__name__)
@@ -48,7 +42,7 @@ def stack_rolls(rolls: np.ndarray) -> np.ndarray:
 def log_samples(
     writer: Any,
     model: nn.Module,
-    data_info: Mapping[str, Any],
+    facts: DataFacts,
     step: int,
     n: int = 2,
     length: int | None = None,
@@ -62,14 +56,14 @@ def log_samples(
     normalisation undone and clipped to [-1, 1].
     """
     generator = torch.Generator(device=model_device(model)).manual_seed(seed)
-    if is_speech(data_info):
-        framing = SpeechFraming.from_info(data_info)
-        length = length or int(DEFAULT_SPEECH_SECONDS * framing.sample_rate)
-        waves = sample_speech(model, framing, n=n, length=length, generator=generator)
+    if facts.kind is DataKind.SPEECH:
+        rate = int(facts.info["sample_rate"])  # Hz
+        length = length or int(DEFAULT_SPEECH_SECONDS * rate)
+        waves = sample_speech(
+            model, facts.framing, facts.normalisation, n=n, length=length, generator=generator
+        )
         for i, wave in enumerate(waves.clamp(-1.0, 1.0)):
-            writer.add_audio(
-                f"samples/audio_{i}", wave.unsqueeze(0), step, sample_rate=framing.sample_rate
-            )
+            writer.add_audio(f"samples/audio_{i}", wave.unsqueeze(0), step, sample_rate=rate)
     else:
         length = length or DEFAULT_MUSIC_FRAMES
         rolls = sample_music(model, n=n, length=length, generator=generator)  # (T, n, P)

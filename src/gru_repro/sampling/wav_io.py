@@ -1,4 +1,4 @@
-"""Waveform <-> 16-bit PCM WAV through ``soundfile``.
+"""Waveform -> 16-bit PCM WAV through ``soundfile`` (``data.audio.read_audio`` reads WAVs).
 
 Waveforms are float in [-1, 1] (soundfile's convention, and the raw scale the speech loader
 normalises from). Sampled speech can overshoot that range; it is clipped before writing,
@@ -38,12 +38,3 @@ def write_wav(waveform: np.ndarray, path: str | Path, *, sample_rate: int) -> Pa
     with atomic_path(path) as tmp:
         soundfile.write(str(tmp), clipped, int(sample_rate), subtype=SUBTYPE, format="WAV")
     return path
-
-
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a WAV file as a mono float32 (L,) waveform in [-1, 1] and its sample rate in Hz."""
-    try:
-        samples, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"cannot read audio file {path}: {error}") from error
-    return samples.mean(axis=1), int(sample_rate)

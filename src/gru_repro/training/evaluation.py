@@ -9,14 +9,12 @@ from pathlib import Path
 
 import torch
 
-from gru_repro.data import DataSplits, make_batches
+from gru_repro.data import SPLITS, DataSplits, make_batches
 from gru_repro.training.checkpoint import load_checkpoint
 from gru_repro.training.metrics import NLLTotals, evaluate
 from gru_repro.training.weight_noise import WeightNoise
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
 
 
 class SplitEvaluator:

@@ -20,7 +20,6 @@ The run's files, TensorBoard events, early stopping and divergence test are its 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from pathlib import Path
@@ -32,7 +31,8 @@ from tqdm.auto import tqdm
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_diff
 from gru_repro.data import DataSplits, make_batches
-from gru_repro.models import build_model
+from gru_repro.models import build_model, kernels
+from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training.checkpoint import (
     load_checkpoint,
     plain_data,
@@ -78,9 +78,6 @@ class Trainer:
         self.identity = plain_data(identity if identity is not None else self.config)
         self.model_options = dict(model_options)
         self.optim_options = dict(optim_options)
-        if settings.sample_every > 0:  # fail now, not after hours of training
-            importlib.import_module("gru_repro.sampling.tensorboard")
-
         seed_everything(self.seed)
         self.model = build_model(
             input_size=splits.input_size, output_size=splits.output_size, **self.model_options
@@ -140,20 +137,21 @@ class Trainer:
         s, st, record = self.settings, self.state, self.record
         fresh = record.fresh
         t0 = record.start()
-        if fresh:
-            self._evaluate_epoch(epoch=0, train_nll=self.evaluate("train").frame, t0=t0)
-        while not record.stopped and st.epoch < s.max_epochs:
-            epoch = st.epoch + 1
-            train_nll = self._train_epoch(epoch, t0)
-            if train_nll is None:
-                break  # diverged inside the epoch; recorded in state
-            if s.eval_train:
-                train_nll = self.evaluate("train").frame
-            if epoch % s.eval_every == 0 or epoch == s.max_epochs:
-                self._evaluate_epoch(epoch, train_nll, t0)
-            else:
-                self._end_epoch(epoch, train_nll, None, t0, new_best=False)
-        return self._finish(t0)
+        with kernels.use_setting(s.backend):  # trainer.backend: the units' time loops
+            if fresh:
+                self._evaluate_epoch(epoch=0, train_nll=self.evaluate("train").frame, t0=t0)
+            while not record.stopped and st.epoch < s.max_epochs:
+                epoch = st.epoch + 1
+                train_nll = self._train_epoch(epoch, t0)
+                if train_nll is None:
+                    break  # diverged inside the epoch; recorded in state
+                if s.eval_train:
+                    train_nll = self.evaluate("train").frame
+                if epoch % s.eval_every == 0 or epoch == s.max_epochs:
+                    self._evaluate_epoch(epoch, train_nll, t0)
+                else:
+                    self._end_epoch(epoch, train_nll, None, t0, new_best=False)
+            return self._finish(t0)
 
     def _train_epoch(self, epoch: int, t0: float) -> float | None:
         s, st = self.settings, self.state
@@ -210,8 +208,7 @@ class Trainer:
     def _log_samples(self, writer: SummaryWriter) -> None:
         every = self.settings.sample_every
         if every and self.state.epoch and self.state.epoch % every == 0:
-            sampling = importlib.import_module("gru_repro.sampling.tensorboard")
-            sampling.log_samples(writer, self.model, self.splits.info, self.state.updates)
+            log_samples(writer, self.model, self.splits.facts, self.state.updates)
 
     def _diverge(self, epoch: int, reason: str) -> None:
         self.record.diverge(epoch, reason)

@@ -26,7 +26,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from gru_repro.atomic import atomic_torch_save, remove_stale_temp_files
 from gru_repro.config.identity import identity_hash
-from gru_repro.models.kernels import loops_in_use, recurrent_matmul_in_use
+from gru_repro.data import SPLITS
+from gru_repro.models import kernels
 from gru_repro.provenance import git_commit, machine_description
 from gru_repro.training import run_files, tensorboard_views
 from gru_repro.training.checkpoint import capture_rng_state, plain_data
@@ -36,6 +37,16 @@ from gru_repro.training.run_state import RunState
 from gru_repro.training.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
+
+
+def loops_info(settings: TrainerSettings) -> dict:
+    """Which time loops and recurrent products the run uses (trainer.backend; a config error
+    now, at setup, when it asks for C++ loops that cannot be built here)."""
+    with kernels.use_setting(settings.backend):
+        return {
+            "loops": kernels.loops_in_use(settings.device),  # cpp or python (models/kernels.py)
+            "recurrent_matmul": kernels.recurrent_matmul_in_use(settings.device),  # packed/torch
+        }
 
 
 def describe_run(
@@ -67,8 +78,7 @@ def describe_run(
         "git_commit": git_commit(),
         "machine": machine_description(),  # where it ran (the last session, if resumed)
         "device": str(settings.device),
-        "loops": loops_in_use(settings.device),  # C++ or Python time loops (models/kernels)
-        "recurrent_matmul": recurrent_matmul_in_use(settings.device),  # packed kernel or torch
+        **loops_info(settings),
         "nll_convention": NLL_CONVENTION,
         "identity": identity,
         "identity_hash": identity_hash(identity),
@@ -87,7 +97,7 @@ def model_bundle(
         "model_options": plain_data(model_options),
         "input_size": splits.input_size,
         "output_size": splits.output_size,
-        "data_info": plain_data(splits.info),
+        "data_info": plain_data(splits.facts.as_plain()),
         "epoch": state.epoch,
         "updates": state.updates,
         "seed": seed,
@@ -287,7 +297,7 @@ class RunRecord:
             self.prefix,
             status,
             st.epoch,
-            *(f"{finals.get(f'{s}_nll', math.nan):.4f}" for s in ("train", "valid", "test")),
+            *(f"{finals.get(f'{s}_nll', math.nan):.4f}" for s in SPLITS),
         )
         return metrics
 

@@ -35,6 +35,9 @@ class TrainerSettings(Checked):
     progress: bool | None = None  # tqdm bar per epoch; None = on a terminal outside sweeps
     threads: int = field(default=1, metadata=at_least(1))  # torch CPU threads
     device: str = field(default="cpu", metadata=one_of("cpu", "cuda"))
+    # the units' loops over time (gru_repro.models.kernels): speed only, the same numbers up
+    # to rounding; auto = $GRU_REPRO_KERNELS, by default C++ where it builds
+    backend: str = field(default="auto", metadata=one_of("auto", "cpp", "python"))
     # auto: a multirun trains the lr candidates of one run as one population (keep_going
     # sweeper); the sweeper passes each population's learning rates in population_lrs
     population: str = field(default="off", metadata=one_of("off", "auto"))

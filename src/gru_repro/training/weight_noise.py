@@ -10,13 +10,13 @@ gradients land on the clean ``param``::
         loss.backward()  # d loss / d param at param + eps, into param.grad
     # here every param holds its clean value again, bit for bit
 
-In place rather than ``torch.func.functional_call`` with ``param + eps`` copies: both give the
-same loss and gradients bit for bit (tests/test_weight_noise.py checks it), and in place skips
+In place rather than ``torch.func.functional_call`` with ``param + eps`` copies: both give the same
+loss and gradients bit for bit (tests/training/test_weight_noise.py checks it), and in place skips
 the re-parametrisation of the module on every update. Two rules follow from autograd saving the
 noisy tensors themselves: every backward through the block's graph happens inside the block (a
-weight changed in place before its backward is an error torch raises, not a silent wrong
-gradient), and the clean values are copied back, not recovered by subtraction
-(``(p + e) - e != p`` in floating point).
+weight changed in place before its backward is an error torch raises, not a silent wrong gradient),
+and the clean values are copied back, not recovered by subtraction (``(p + e) - e != p`` in floating
+point).
 
 Selected weights: the input and recurrent matrices (``*.weight_ih``, ``*.weight_hh``, names as
 in ``torch.nn``), not biases or peepholes; optionally the output layer's weight matrices

@@ -139,9 +139,9 @@ class KeepGoingSweeper(BasicSweeper):
     def _member_outcomes(cls, jobs: list[list[str]], ret) -> list[dict]:
         """One outcome per learning rate of a population job (the job's own on a failure)."""
         outcome = cls._outcome(jobs[0], ret)
-        value = ret.return_value if isinstance(ret.return_value, dict) else {}
-        if outcome["status"] != "population" or "members" not in value:
+        if outcome["status"] != "population":  # failed (return_value would raise) or odd
             return [{**outcome, "overrides": job} for job in jobs]
+        value = ret.return_value
         return [
             {"overrides": job, "folder": member["folder"], "status": member["status"]}
             for job, member in zip(jobs, value["members"], strict=True)

@@ -2,9 +2,11 @@
 // tanh RNN, the paper's GRU, the reset-after (torch.nn) GRU, and the LSTM with or without
 // diagonal peepholes. Everything outside the loops (input projections, weight-gradient matmuls)
 // stays in Python: see tanh_rnn.py, gru.py, lstm.py, which call these functions through
-// gru_repro.models.kernels. Unlike the Python loops, the backward loops here compute the
-// elementwise factors (sigmoid and tanh derivatives) on the fly from the saved activations
-// instead of in whole-sequence passes before the loop: one pass over memory instead of ~15.
+// gru_repro.models.kernels. models/loops_python.py is the Python backend of the same contract:
+// the same functions, argument names and order (the bindings below name every argument). The
+// backward loops here compute the elementwise factors (sigmoid and tanh derivatives) on the fly
+// from the saved activations, one pass over memory per step; the Python ones compute them in
+// whole-sequence passes before their loop, which is what costs least there (per-op overhead).
 //
 // Why hand-written: at the paper's sizes (B = 16, H = 36..400) a step is one small matmul plus
 // a few thousand elementwise operations, and the Python loops spend most of their time in
@@ -77,8 +79,9 @@ template <typename T>
 inline T sigmoid(T x) {
   return T(1) / (T(1) + fast_exp(-x));
 }
-// float32: 1 - 2 / (e^{2x} + 1), absolute error ~1e-7 (like the sigmoid form of the tanh RNN's
-// Python loop); float64: std::tanh.
+// float32: 1 - 2 / (e^{2x} + 1), absolute error ~1e-7, as cheap as sigmoid (so the tanh RNN
+// runs on h directly; torch's tanh costs several sigmoids, which is why the Python loop of
+// larger batches runs on sigmoid(2 a) instead); float64: std::tanh.
 inline float tanh_(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
 inline double tanh_(double x) { return std::tanh(x); }
 
@@ -101,11 +104,11 @@ struct Rows {
 // Elementwise passes over one step: B rows (row strides s*), H columns, no aliasing between
 // distinct pointer arguments.
 
-// tanh RNN on s = sigmoid(2 a): x <- sigmoid(x).
+// tanh RNN: x <- tanh(x).
 template <typename T>
-SIMD_CLONES void sigmoid_rows(T* __restrict__ x, int64_t sx, int64_t batch, int64_t n) {
+SIMD_CLONES void tanh_rows(T* __restrict__ x, int64_t sx, int64_t batch, int64_t n) {
   for (int64_t b = 0; b < batch; ++b)
-    for (int64_t j = 0; j < n; ++j) x[b * sx + j] = sigmoid(x[b * sx + j]);
+    for (int64_t j = 0; j < n; ++j) x[b * sx + j] = tanh_(x[b * sx + j]);
 }
 
 // tanh RNN backward: g <- g * (1 - h^2), g and h (B, H) rows of stride hidden.
@@ -323,19 +326,18 @@ void recurrent_product(Tensor c, const Tensor& a, const Tensor& w, double alpha,
 // ---------------------------------------------------------------------------------------------
 // The loops over time, called from Python.
 
-// tanh RNN on s_t = (h_t + 1) / 2 = sigmoid(2 a_t), see TanhRNNFunction.
-// out (T, B, H): 2 (W x_t + b - U 1) in, s_t out; s0 (B, H); w_hh_t (H, H) = U^T.
-void tanh_forward(Tensor out, const Tensor& s0, const Tensor& w_hh_t) {
+// tanh RNN: h_t = tanh(a_t), a_t = W x_t + b + U h_{t-1}.
+// out (T, B, H): W x_t + b in, h_t out; h0 (B, H); w_hh_t (H, H) = U^T.
+void tanh_forward(Tensor out, const Tensor& h0, const Tensor& w_hh_t) {
   check_contiguous({&out}, "out");
   const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "tanh_forward", [&] {
-    Rows<scalar_t> s(out), first(s0);
+    Rows<scalar_t> h(out), first(h0);
     const RightOperand u_t(w_hh_t);
     for (int64_t t = 0; t < steps; ++t) {
-      const scalar_t* prev = t == 0 ? first.data : s.at(t - 1);
-      // 2 a_t = bracket + 4 U s_{t-1}
-      u_t.multiply<scalar_t>(prev, t == 0 ? first.s1 : s.s1, s.at(t), s.s1, batch, 4, 1);
-      sigmoid_rows(s.at(t), s.s1, batch, hidden);
+      const scalar_t* prev = t == 0 ? first.data : h.at(t - 1);
+      u_t.multiply<scalar_t>(prev, t == 0 ? first.s1 : h.s1, h.at(t), h.s1, batch, 1, 1);
+      tanh_rows(h.at(t), h.s1, batch, hidden);
     }
   });
 }
@@ -490,7 +492,7 @@ void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor
   });
 }
 
-// grad_hs (T, B, H): dL/dh_t from above (read only); grad_c (B, H): dL/dc_{T-1} in,
+// grad_hs (T, B, H): dL/dh_t from above (read only here; a buffer for the Python loops); grad_c (B, H): dL/dc_{T-1} in,
 // dL/dc0 out; gates (T, B, 4H) = [i, f, g, o]; c0 (B, H); cells, tanh_cells (T, B, H);
 // peephole (3, H) or None; weight_hh (4H, H); grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o];
 // grad_peephole (3, H) zeros in, dL/dV out (ignored without peepholes).
@@ -527,20 +529,33 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
 
 }  // namespace
 
+// Argument names as in models/loops_python.py (tests/models/test_kernels.py compares them), so a
+// call with a wrong argument is answered with the names and types of the right ones.
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  using py::arg;
   m.doc() = "Per-time-step loops of gru_repro's recurrent units (see loops.cpp)";
-  m.def("tanh_forward", &tanh_forward);
-  m.def("tanh_backward", &tanh_backward);
-  m.def("paper_gru_forward", &paper_gru_forward);
-  m.def("paper_gru_backward", &paper_gru_backward);
-  m.def("reset_after_gru_forward", &reset_after_gru_forward);
-  m.def("reset_after_gru_backward", &reset_after_gru_backward);
-  m.def("lstm_forward", &lstm_forward);
-  m.def("lstm_backward", &lstm_backward);
+  m.def("tanh_forward", &tanh_forward, arg("out"), arg("h0"), arg("w_hh_t"));
+  m.def("tanh_backward", &tanh_backward, arg("grad_pre"), arg("grad_hn"), arg("out"),
+        arg("weight_hh"));
+  m.def("paper_gru_forward", &paper_gru_forward, arg("gates"), arg("h0"), arg("u_rz_t"),
+        arg("u_n_t"), arg("reset_h"), arg("out"));
+  m.def("paper_gru_backward", &paper_gru_backward, arg("grad_out"), arg("grad_h"), arg("gates"),
+        arg("h0"), arg("out"), arg("u_rz"), arg("u_n"), arg("grad_pre"));
+  m.def("reset_after_gru_forward", &reset_after_gru_forward, arg("gates"), arg("h0"),
+        arg("w_hh_t"), arg("bias_hh"), arg("recur"), arg("out"));
+  m.def("reset_after_gru_backward", &reset_after_gru_backward, arg("grad_out"), arg("grad_h"),
+        arg("gates"), arg("recur"), arg("h0"), arg("out"), arg("weight_hh"), arg("grad_recur"),
+        arg("grad_n"));
+  m.def("lstm_forward", &lstm_forward, arg("gates"), arg("h0"), arg("c0"), arg("w_hh_t"),
+        arg("peephole").none(true), arg("cells"), arg("tanh_cells"), arg("out"));
+  m.def("lstm_backward", &lstm_backward, arg("grad_hs"), arg("grad_c"), arg("gates"), arg("c0"),
+        arg("cells"), arg("tanh_cells"), arg("peephole").none(true), arg("weight_hh"),
+        arg("grad_pre"), arg("grad_peephole"));
   m.def("set_packed_matmul", &recurrent_matmul::set_packed,
         "switch the packed AVX-512 kernel for the recurrent products on or off; returns whether "
         "it is on (never where the CPU lacks AVX-512F)");
   m.def("packed_matmul_on", [] { return recurrent_matmul::packed_switch(); },
         "whether the recurrent products run through the packed AVX-512 kernel");
-  m.def("recurrent_matmul", &recurrent_product, "c = beta c + alpha a @ w, as the loops do it");
+  m.def("recurrent_matmul", &recurrent_product, "c = beta c + alpha a @ w, as the loops do it",
+        arg("c"), arg("a"), arg("w"), arg("alpha"), arg("beta"));
 }

@@ -4,9 +4,10 @@ Member k's gradient is row k of every stacked parameter's ``.grad``. The single 
 (``training/clipping.py``) computes ``sqrt(sum_t ||g_t||^2)`` with each tensor's norm from
 ``torch.linalg.vector_norm(dtype=float64)`` and the sum over the T tensors in order. Here the
 per-tensor norms of all members come from one ``vector_norm(dim=1)`` per tensor (the same
-reduction over each member's contiguous row: bit-identical, tests/test_population_clipping.py),
-and the squares are summed along contiguous (P, T) rows, which sums each member's T values in
-the single run's order (a sum down a strided column does not: it rounds differently).
+reduction over each member's contiguous row: bit-identical,
+tests/training/test_population_clipping.py), and the squares are summed along contiguous (P, T)
+rows, which sums each member's T values in the single run's order (a sum down a strided column
+does not: it rounds differently).
 
 The overflow rescue (a member whose gradient has inf/NaN entries from a finite loss) redoes the
 backward of ``sum_k s_k * loss_k`` with ``s_k`` the next scale of ``OVERFLOW_SCALES`` for the

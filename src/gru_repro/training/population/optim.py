@@ -6,7 +6,7 @@ path) or ``FlooredRMSprop``. Here each step is one pass over the stacked tensors
 
 - every elementwise op that does not involve the learning rate runs once over all members. An
   elementwise kernel gives each element the same bits wherever it sits in a tensor (checked in
-  tests/test_population_optim.py, tails and threads included), so member p's slice is the
+  tests/training/test_population_optim.py, tails and threads included), so member p's slice is the
   single run's tensor.
 - the learning-rate op (a fused kernel in the single run) runs vectorised where that is bit
   for bit the fused kernel, else per member (``population/stacked.py`` says how).

@@ -25,7 +25,6 @@ leaves the population split across epochs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Sequence
@@ -39,8 +38,9 @@ from gru_repro.atomic import atomic_path
 from gru_repro.config.checks import ConfigError
 from gru_repro.config.identity import identity_diff, identity_hash
 from gru_repro.data import DataSplits, make_batches
-from gru_repro.models import build_model
+from gru_repro.models import build_model, kernels
 from gru_repro.models.population import build_population
+from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training.checkpoint import plain_data, restore_rng_state, seed_everything
 from gru_repro.training.evaluation import SplitEvaluator
 from gru_repro.training.loop import EVAL_NOISE_SEED_OFFSET, NOISE_SEED_OFFSET, SHUFFLE_SEED_OFFSET
@@ -100,14 +100,14 @@ class PopulationTrainer:
         self.model_options = dict(model_options)
         self.optim_options = {k: v for k, v in optim_options.items() if k != "lr"}
         self.state_path = None if state_path is None else Path(state_path)
-        if settings.sample_every > 0:  # fail now, not after hours of training
-            importlib.import_module("gru_repro.sampling.tensorboard")
 
         seed_everything(self.seed)  # every member's single run starts from these weights
         model = build_model(
             input_size=splits.input_size, output_size=splits.output_size, **self.model_options
         ).to(settings.device)
-        self.population = build_population([model] * len(self.members), fused=fused)
+        self.population = build_population(
+            [model] * len(self.members), fused=fused, unit=self.model_options["unit"]
+        )
         self.updates_per_epoch = math.ceil(len(splits.train) / settings.batch_size)
         params = list(self.population.parameters())
         self.optimizer = build_population_optimizer(
@@ -171,6 +171,10 @@ class PopulationTrainer:
     # ----------------------------------------------------------------------------- the loop
     def fit(self) -> list[dict]:
         """Train every member to its end; each member's final metrics, in member order."""
+        with kernels.use_setting(self.settings.backend):  # trainer.backend: the time loops
+            return self._fit()
+
+    def _fit(self) -> list[dict]:
         s = self.settings
         fresh = [self.records[i].fresh for i in self.alive]
         self.t0 = {i: self.records[i].start() for i in self.alive}
@@ -306,14 +310,13 @@ class PopulationTrainer:
         """TensorBoard samples of the member at ``row``, as its single run logs them: from a
         single model holding its weights."""
 
-        def log_samples(writer) -> None:
-            sampling = importlib.import_module("gru_repro.sampling.tensorboard")
+        def member_samples(writer) -> None:
             model = self.final_evaluator.model
             model.load_state_dict(self.population.member_state_dict(row))
             updates = self.records[self.alive[row]].state.updates
-            sampling.log_samples(writer, model, self.splits.info, updates)
+            log_samples(writer, model, self.splits.facts, updates)
 
-        return log_samples
+        return member_samples
 
     def _finalise(self, i: int) -> None:
         """Member ``i``'s final NLLs at its best checkpoint (the single run's evaluator) and
