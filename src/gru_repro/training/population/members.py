@@ -63,7 +63,11 @@ def stack_state_dicts(
 def keep_members_(parameters: Iterable[Tensor], members: Sequence[int]) -> None:
     """Keep rows ``members`` of every stacked parameter, in place (the Parameter objects stay,
     so an optimizer holding them keeps working after its own ``keep(members)``); grads are
-    dropped (their shapes no longer fit)."""
+    dropped (their shapes no longer fit).
+
+    Only for tensors whose gradients are set by hand: autograd remembers a leaf's shape, so a
+    backward through a Parameter resized here fails. A model drops members with
+    ``PopulationModel.keep`` (new Parameters; the trainer points its optimizer at them)."""
     index = [int(m) for m in members]
     with torch.no_grad():
         for p in parameters:
