@@ -98,15 +98,44 @@ class RecurrentLayer(nn.Module):
         return h0.contiguous()
 
 
+# The helpers below also take a population's stacked weights (P, G, K) (models/population_fused.py):
+# sequences are then (P, T, B, K) (the input x stays (T, B, I), shared by the members), states
+# (P, B, H), and every product is one batched product over the members (bmm), whose member p is
+# the single run's product on this CPU build (tests/models/test_population_fused.py).
+
+
 def input_projection(x: Tensor, weight_ih: Tensor, bias: Tensor) -> Tensor:
-    """All time steps' input projections as one matmul: (T, B, I) -> (T, B, G*H), bias added."""
+    """All time steps' input projections as one matmul: (T, B, I) -> (T, B, G*H), bias added;
+    with members, weight_ih (P, G, I) and bias (P, G) -> (P, T, B, G)."""
     steps, batch, _ = x.shape
-    flat = torch.addmm(bias, x.reshape(steps * batch, -1), weight_ih.t())
+    flat_x = x.reshape(steps * batch, -1)
+    if weight_ih.dim() == 3:
+        members = weight_ih.shape[0]
+        flat = torch.baddbmm(
+            bias.unsqueeze(1), flat_x.expand(members, -1, -1), weight_ih.transpose(1, 2)
+        )
+        return flat.view(members, steps, batch, -1)
+    flat = torch.addmm(bias, flat_x, weight_ih.t())
     return flat.view(steps, batch, -1)
 
 
+def first_step_grad(grad_pre: Tensor, weight_hh: Tensor) -> Tensor:
+    """dL/dh0 = dL/da_0 U: (T, B, G), (G, H) -> (B, H); members (P, T, B, G), (P, G, H)."""
+    if weight_hh.dim() == 3:
+        return torch.bmm(grad_pre[:, 0], weight_hh)
+    return grad_pre[0].mm(weight_hh)
+
+
+def bias_grad(grad_pre: Tensor) -> Tensor:
+    """Sum over steps and batch: (T, B, G) -> (G,); members (P, T, B, G) -> (P, G)."""
+    return grad_pre.sum((-3, -2))
+
+
 def previous_states(first: Tensor, states: Tensor) -> Tensor:
-    """The state before every step: (B, H), (T, B, H) -> (T, B, H) = [first, states[:-1]]."""
+    """The state before every step: (B, H), (T, B, H) -> (T, B, H) = [first, states[:-1]];
+    with members, (P, B, H), (P, T, B, H) -> (P, T, B, H)."""
+    if states.dim() == 4:
+        return torch.cat([first.unsqueeze(1), states[:, :-1]], dim=1)
     return torch.cat([first.unsqueeze(0), states[:-1]])
 
 
@@ -116,6 +145,8 @@ def input_grads(grad_pre: Tensor, weight_ih: Tensor) -> Tensor:
     For few inputs (I <= G / 4, e.g. speech's 20) computed as (W^T grad_pre^T)^T, which MKL
     runs faster (about 1.4x) than grad_pre W; the transposed copy is small.
     """
+    if weight_ih.dim() == 3:  # members: the sum of their contributions (x is shared)
+        return sum(input_grads(g, w) for g, w in zip(grad_pre, weight_ih, strict=True))
     steps, batch, gates = grad_pre.shape
     flat = grad_pre.reshape(-1, gates)
     if 4 * weight_ih.shape[1] <= gates:
@@ -128,7 +159,15 @@ def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
 
     Computed as (inputs^T grad_pre)^T: MKL runs this orientation faster (up to 1.5x for a
     skinny K such as the speech task's 20 inputs) and the transposed copy is small.
+
+    Members: grad_pre (P, T, B, G) and inputs (T, B, K) shared or (P, T, B, K) -> (P, G, K).
     """
+    if grad_pre.dim() == 4:
+        members, gates, width = grad_pre.shape[0], grad_pre.shape[-1], inputs.shape[-1]
+        flat_in = inputs.reshape(members if inputs.dim() == 4 else 1, -1, width)
+        flat_in = flat_in.expand(members, -1, -1)
+        flat_grad = grad_pre.reshape(members, -1, gates)
+        return torch.bmm(flat_in.transpose(1, 2), flat_grad).transpose(1, 2).contiguous()
     flat_in = inputs.reshape(-1, inputs.shape[-1])
     return flat_in.t().mm(grad_pre.reshape(-1, grad_pre.shape[-1])).t().contiguous()
 
@@ -136,8 +175,18 @@ def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
 def recurrent_weight_grad(grad_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
     """sum_t grad_pre[t]^T h_{t-1} with h_{-1} = h0, without materialising the shifted states.
 
-    grad_pre (T, B, G), h0 (B, H), out (T, B, H) -> (G, H).
+    grad_pre (T, B, G), h0 (B, H), out (T, B, H) -> (G, H); members (P, T, B, G), (P, B, H),
+    (P, T, B, H) -> (P, G, H).
     """
+    if grad_pre.dim() == 4:
+        members, hidden, gates = grad_pre.shape[0], out.shape[-1], grad_pre.shape[-1]
+        grad = torch.bmm(h0.transpose(1, 2), grad_pre[:, 0])
+        if out.shape[1] > 1:
+            grad.baddbmm_(
+                out[:, :-1].reshape(members, -1, hidden).transpose(1, 2),
+                grad_pre[:, 1:].reshape(members, -1, gates),
+            )
+        return grad.transpose(1, 2).contiguous()
     grad = h0.t().mm(grad_pre[0])  # (H, G): transposed, see weight_grads
     if out.shape[0] > 1:
         hidden = out.shape[-1]

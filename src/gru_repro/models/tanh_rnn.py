@@ -9,6 +9,8 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    bias_grad,
+    first_step_grad,
     input_grads,
     input_projection,
     recurrent_weight_grad,
@@ -24,6 +26,9 @@ class TanhRNNFunction(torch.autograd.Function):
     (``loops.tanh_forward``). Backward: the loop back through time (``loops.tanh_backward``,
     dL/da_t for every step), then the weight gradients as single matmuls. The loops run in C++
     or Python, see :mod:`gru_repro.models.kernels`.
+
+    Also a population's (models/population_fused.py): stacked weights (P, ., .) and h0
+    (P, B, H) give out (P, T, B, H), h_n (P, B, H); x (T, B, I) is shared.
     """
 
     @staticmethod
@@ -31,9 +36,9 @@ class TanhRNNFunction(torch.autograd.Function):
         x = x.contiguous()
         ctx.loops = kernels.loops_for(x)
         out = input_projection(x, weight_ih, bias)  # (T, B, H): W x_t + b, then h_t in place
-        ctx.loops.tanh_forward(out, h0, weight_hh.t())
+        ctx.loops.tanh_forward(out, h0, weight_hh.mT)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, out)
-        return out, out[-1].clone()
+        return out, out.select(-3, -1).clone()
 
     @staticmethod
     @once_differentiable
@@ -46,13 +51,13 @@ class TanhRNNFunction(torch.autograd.Function):
         if needs[0]:
             grad_x = input_grads(grad_pre, weight_ih)
         if needs[1]:
-            grad_h0 = grad_pre[0].mm(weight_hh)
+            grad_h0 = first_step_grad(grad_pre, weight_hh)
         if needs[2]:
             grad_w_ih = weight_grads(grad_pre, x)
         if needs[3]:
             grad_w_hh = recurrent_weight_grad(grad_pre, h0, out)
         if needs[4]:
-            grad_b = grad_pre.sum((0, 1))
+            grad_b = bias_grad(grad_pre)
         return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b
 
 
