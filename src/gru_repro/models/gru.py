@@ -17,7 +17,9 @@ from gru_repro.models.recurrent import (
     bias_grad,
     input_grads,
     input_projection,
+    member_weights,
     recurrent_weight_grad,
+    sequence_buffer,
     weight_grads,
 )
 
@@ -39,10 +41,11 @@ class PaperGRUFunction(torch.autograd.Function):
         hidden = weight_hh.shape[-1]
         gates = input_projection(x, weight_ih, bias)  # (T, B, 3H) -> r, z, h~ in place
         states = gates.shape[:-1] + (hidden,)
-        reset_h = x.new_empty(states)  # (T, B, H) r_t * h_{t-1}
-        out = x.new_empty(states)  # (T, B, H) h_t
-        u_rz_t = weight_hh[..., : 2 * hidden, :].mT
-        u_n_t = weight_hh[..., 2 * hidden :, :].mT
+        reset_h = sequence_buffer(x, states)  # (T, B, H) r_t * h_{t-1}
+        out = sequence_buffer(x, states)  # (T, B, H) h_t
+        aligned = member_weights(weight_hh)
+        u_rz_t = aligned[..., : 2 * hidden, :].mT
+        u_n_t = aligned[..., 2 * hidden :, :].mT
         ctx.loops.paper_gru_forward(gates, h0, u_rz_t, u_n_t, reset_h, out)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, gates, reset_h, out)
         return out, out.select(-3, -1).clone()
@@ -52,15 +55,16 @@ class PaperGRUFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, gates, reset_h, out = ctx.saved_tensors
         hidden = weight_hh.shape[-1]
-        grad_pre = torch.empty_like(gates)  # (T, B, 3H) <- dL/d[a_r, a_z, a_n]
+        grad_pre = sequence_buffer(gates, gates.shape)  # (T, B, 3H) <- dL/d[a_r, a_z, a_n]
+        aligned = member_weights(weight_hh)
         grad_h0 = ctx.loops.paper_gru_backward(
             grad_out.contiguous(),
             grad_out.select(-3, -1) + grad_hn,  # dL/dh_{T-1}
             gates,
             h0,
             out,
-            weight_hh[..., : 2 * hidden, :],
-            weight_hh[..., 2 * hidden :, :],
+            aligned[..., : 2 * hidden, :],
+            aligned[..., 2 * hidden :, :],
             grad_pre,
         )
         needs = ctx.needs_input_grad
@@ -107,9 +111,10 @@ class ResetAfterGRUFunction(torch.autograd.Function):
         ctx.loops = kernels.loops_for(x)
         hidden = weight_hh.shape[-1]
         gates = input_projection(x, weight_ih, bias_ih)  # (T, B, 3H) -> r, z, n in place
-        recur = torch.empty_like(gates)  # (T, B, 3H) U h_{t-1} + b_hh
-        out = x.new_empty(gates.shape[:-1] + (hidden,))  # (T, B, H) h_t
-        ctx.loops.reset_after_gru_forward(gates, h0, weight_hh.mT, bias_hh, recur, out)
+        recur = sequence_buffer(gates, gates.shape)  # (T, B, 3H) U h_{t-1} + b_hh
+        out = sequence_buffer(x, gates.shape[:-1] + (hidden,))  # (T, B, H) h_t
+        w_hh_t = member_weights(weight_hh).mT
+        ctx.loops.reset_after_gru_forward(gates, h0, w_hh_t, bias_hh, recur, out)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, gates, recur, out)
         return out, out.select(-3, -1).clone()
 
@@ -118,8 +123,8 @@ class ResetAfterGRUFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, gates, recur, out = ctx.saved_tensors
         hidden = weight_hh.shape[-1]
-        grad_recur = torch.empty_like(gates)  # (T, B, 3H) <- dL/d(U h + b_hh)
-        grad_n = torch.empty_like(out)  # (T, B, H) <- dL/d(pre-activation of n)
+        grad_recur = sequence_buffer(gates, gates.shape)  # (T, B, 3H) <- dL/d(U h + b_hh)
+        grad_n = sequence_buffer(out, out.shape)  # (T, B, H) <- dL/d(pre-activation of n)
         grad_h0 = ctx.loops.reset_after_gru_backward(
             grad_out.contiguous(),
             grad_out.select(-3, -1) + grad_hn,  # dL/dh_{T-1}
@@ -127,11 +132,16 @@ class ResetAfterGRUFunction(torch.autograd.Function):
             recur,
             h0,
             out,
-            weight_hh,
+            member_weights(weight_hh),
             grad_recur,
             grad_n,
         )
-        grad_in = torch.cat([grad_recur[..., : 2 * hidden], grad_n], dim=-1)  # (T, B, 3H)
+        if grad_recur.dim() == 4:  # members: an aligned buffer, see recurrent.py
+            grad_in = sequence_buffer(grad_recur, grad_recur.shape)
+            grad_in[..., : 2 * hidden].copy_(grad_recur[..., : 2 * hidden])
+            grad_in[..., 2 * hidden :].copy_(grad_n)
+        else:
+            grad_in = torch.cat([grad_recur[..., : 2 * hidden], grad_n], dim=-1)  # (T, B, 3H)
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 6
         if needs[0]:

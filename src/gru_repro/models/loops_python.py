@@ -43,6 +43,7 @@ def _time_dim(weight: Tensor) -> int:
     """The time dimension of the sequences a loop with ``weight`` runs on: 1 with members."""
     return 1 if _stacked(weight) else 0
 
+
 # --- tanh RNN: h_t = tanh(a_t), a_t = W x_t + b + U h_{t-1} -----------------------------------
 
 

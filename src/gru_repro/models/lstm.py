@@ -18,7 +18,10 @@ from gru_repro.models.recurrent import (
     first_step_grad,
     input_grads,
     input_projection,
+    member_weights,
     recurrent_weight_grad,
+    sequence_buffer,
+    sequence_copy,
     weight_grads,
 )
 
@@ -50,10 +53,11 @@ class LSTMFunction(torch.autograd.Function):
         hidden = weight_hh.shape[-1]
         gates = input_projection(x, weight_ih, bias)  # (T, B, 4H) -> i, f, g, o in place
         states = gates.shape[:-1] + (hidden,)
-        cells = x.new_empty(states)  # (T, B, H) c_t
-        tanh_cells = x.new_empty(states)  # (T, B, H) tanh(c_t)
-        out = x.new_empty(states)  # (T, B, H) h_t
-        ctx.loops.lstm_forward(gates, h0, c0, weight_hh.mT, peephole, cells, tanh_cells, out)
+        cells = sequence_buffer(x, states)  # (T, B, H) c_t
+        tanh_cells = sequence_buffer(x, states)  # (T, B, H) tanh(c_t)
+        out = sequence_buffer(x, states)  # (T, B, H) h_t
+        w_hh_t = member_weights(weight_hh).mT
+        ctx.loops.lstm_forward(gates, h0, c0, w_hh_t, peephole, cells, tanh_cells, out)
         saved = (x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out)
         ctx.save_for_backward(*saved)
         return out, out.select(-3, -1).clone(), cells.select(-3, -1).clone()
@@ -62,10 +66,10 @@ class LSTMFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor, grad_cn: Tensor):
         x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out = ctx.saved_tensors
-        grad_hs = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H) dL/dh_t
+        grad_hs = sequence_copy(grad_out)  # (T, B, H) dL/dh_t
         grad_hs.select(-3, -1).add_(grad_hn)
         grad_c = grad_cn.clone(memory_format=torch.contiguous_format)  # (B, H) -> dL/dc0
-        grad_pre = torch.empty_like(gates)  # (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o]
+        grad_pre = sequence_buffer(gates, gates.shape)  # (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o]
         grad_peephole = gates.new_zeros(weight_hh.shape[:-2] + (3, weight_hh.shape[-1]))  # dL/dV
         ctx.loops.lstm_backward(
             grad_hs,
@@ -75,7 +79,7 @@ class LSTMFunction(torch.autograd.Function):
             cells,
             tanh_cells,
             peephole,
-            weight_hh,
+            member_weights(weight_hh),
             grad_pre,
             grad_peephole,
         )

@@ -13,7 +13,9 @@ from gru_repro.models.recurrent import (
     first_step_grad,
     input_grads,
     input_projection,
+    member_weights,
     recurrent_weight_grad,
+    sequence_copy,
     weight_grads,
 )
 
@@ -36,7 +38,7 @@ class TanhRNNFunction(torch.autograd.Function):
         x = x.contiguous()
         ctx.loops = kernels.loops_for(x)
         out = input_projection(x, weight_ih, bias)  # (T, B, H): W x_t + b, then h_t in place
-        ctx.loops.tanh_forward(out, h0, weight_hh.mT)
+        ctx.loops.tanh_forward(out, h0, member_weights(weight_hh).mT)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, out)
         return out, out.select(-3, -1).clone()
 
@@ -44,8 +46,8 @@ class TanhRNNFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, out = ctx.saved_tensors
-        grad_pre = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H) -> dL/da_t
-        ctx.loops.tanh_backward(grad_pre, grad_hn, out, weight_hh)
+        grad_pre = sequence_copy(grad_out)  # (T, B, H) -> dL/da_t
+        ctx.loops.tanh_backward(grad_pre, grad_hn, out, member_weights(weight_hh))
         needs = ctx.needs_input_grad
         grad_x = grad_h0 = grad_w_ih = grad_w_hh = grad_b = None
         if needs[0]:

@@ -29,6 +29,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <optional>
@@ -133,6 +134,11 @@ struct Members {
   explicit Members(const Tensor& weight) {
     stacked = weight.dim() == 3;
     count = stacked ? weight.size(0) : 1;
+  }
+  // Member p's slice of a (B, H) state, or of a population's (P, B, H).
+  template <typename T>
+  T* of(const Tensor& x, int64_t p) const {
+    return x.data_ptr<T>() + (stacked ? p * x.stride(0) : 0);
   }
 };
 
@@ -339,8 +345,13 @@ SIMD_CLONES void lstm_grad(const T* __restrict__ a, const T* __restrict__ cp,
     }
 }
 
-void check_contiguous(std::initializer_list<const Tensor*> xs, const char* what) {
-  for (const Tensor* x : xs) TORCH_CHECK(x->is_contiguous(), what, " must be contiguous");
+// Contiguous; with members (stacked), each member's slice contiguous: the population's buffers
+// pad the member stride so that every member's slice is aligned as a fresh tensor is.
+void check_contiguous(std::initializer_list<const Tensor*> xs, const char* what,
+                      bool stacked = false) {
+  for (const Tensor* x : xs)
+    TORCH_CHECK(stacked ? x->size(0) == 0 || x->select(0, 0).is_contiguous() : x->is_contiguous(),
+                what, stacked ? " must be contiguous per member" : " must be contiguous");
 }
 
 // For tests: c (M, N) = beta c + alpha a (M, K) @ w (K, N), through the same RightOperand the
@@ -362,6 +373,25 @@ void recurrent_product(Tensor c, const Tensor& a, const Tensor& w, double alpha,
 // ---------------------------------------------------------------------------------------------
 // The loops over time, called from Python.
 
+// A (B, H) state buffer; for a population (P, B, H), each member's slice starting on a 64-byte
+// boundary as a fresh tensor does (products on misaligned operands may round differently).
+Tensor state_buffer(const Tensor& like, const Members& m, int64_t batch, int64_t hidden) {
+  if (!m.stacked) return at::empty({batch, hidden}, like.options());
+  const int64_t unit = std::max<int64_t>(1, 64 / static_cast<int64_t>(like.element_size()));
+  const int64_t stride = (batch * hidden + unit - 1) / unit * unit;
+  return at::empty({m.count * stride}, like.options())
+      .as_strided({m.count, batch, hidden}, {stride, hidden, 1});
+}
+
+// grad_h as the buffer the backward loops write into: itself for one run, an aligned copy for
+// a population.
+Tensor state_gradient(const Tensor& grad_h, const Members& m, int64_t batch, int64_t hidden) {
+  if (!m.stacked) return grad_h;
+  Tensor buffer = state_buffer(grad_h, m, batch, hidden);
+  buffer.copy_(grad_h);
+  return buffer;
+}
+
 // Member layout (a population of P runs): every tensor below gains a leading member dimension,
 // (T, B, K) -> (P, T, B, K), (B, H) -> (P, B, H), the weights (P, ., .), biases and peepholes
 // (P, .); each step multiplies member p's B rows by member p's weights and runs the
@@ -371,8 +401,8 @@ void recurrent_product(Tensor c, const Tensor& a, const Tensor& w, double alpha,
 // tanh RNN: h_t = tanh(a_t), a_t = W x_t + b + U h_{t-1}.
 // out (T, B, H): W x_t + b in, h_t out; h0 (B, H); w_hh_t (H, H) = U^T.
 void tanh_forward(Tensor out, const Tensor& h0, const Tensor& w_hh_t) {
-  check_contiguous({&out}, "out");
   const Members m(w_hh_t);
+  check_contiguous({&out}, "out", m.stacked);
   const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "tanh_forward", [&] {
     Rows<scalar_t> h(out, m.stacked), first(h0, m.stacked);
@@ -390,8 +420,8 @@ void tanh_forward(Tensor out, const Tensor& h0, const Tensor& w_hh_t) {
 // h_n; out (T, B, H) = h_t; weight_hh (H, H).
 void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
                    const Tensor& weight_hh) {
-  check_contiguous({&grad_pre, &out}, "grad_pre, out");
   const Members m(weight_hh);
+  check_contiguous({&grad_pre, &out}, "grad_pre, out", m.stacked);
   const int64_t steps = grad_pre.size(-3), batch = grad_pre.size(-2), hidden = grad_pre.size(-1);
   grad_pre.select(-3, steps - 1).add_(grad_hn);
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "tanh_backward", [&] {
@@ -412,8 +442,8 @@ void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
 // u_n_t (H, H); reset_h (T, B, H) <- r_t * h_{t-1}; out (T, B, H) <- h_t.
 void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
                        const Tensor& u_n_t, Tensor reset_h, Tensor out) {
-  check_contiguous({&gates, &reset_h, &out}, "buffers");
   const Members m(u_rz_t);
+  check_contiguous({&gates, &reset_h, &out}, "buffers", m.stacked);
   const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "paper_gru_forward", [&] {
     Rows<scalar_t> g(gates, m.stacked), rh(reset_h, m.stacked), h(out, m.stacked),
@@ -438,25 +468,25 @@ void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
 Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
                           const Tensor& h0, const Tensor& out, const Tensor& u_rz,
                           const Tensor& u_n, Tensor grad_pre) {
-  check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre},
-                   "paper_gru_backward operands");
   const Members m(u_rz);
+  check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre},
+                   "paper_gru_backward operands", m.stacked);
   const int64_t steps = grad_out.size(-3), batch = grad_out.size(-2), hidden = grad_out.size(-1);
-  Tensor grad_next = at::empty_like(grad_h);
+  grad_h = state_gradient(grad_h, m, batch, hidden);
+  Tensor grad_next = state_buffer(grad_h, m, batch, hidden);
   Tensor grad_rh = at::empty({batch, hidden}, grad_h.options());  // dL/d(r_t * h_{t-1})
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "paper_gru_backward", [&] {
     Rows<scalar_t> carry(grad_out, m.stacked), g(gates, m.stacked), h(out, m.stacked),
         gp(grad_pre, m.stacked);
     scalar_t* drh = grad_rh.data_ptr<scalar_t>();
     const MemberOperands u_n_right(u_n), u_rz_right(u_rz);
-    const int64_t state = batch * hidden;  // elements of one member's (B, H) state
     for (int64_t t = steps - 1; t >= 0; --t) {
       for (int64_t p = 0; p < m.count; ++p) {
-        const scalar_t* dh = grad_h.data_ptr<scalar_t>() + p * state;
-        const scalar_t* hp = t > 0 ? h.at(t - 1, p) : h0.data_ptr<scalar_t>() + p * state;
+        const scalar_t* dh = m.of<scalar_t>(grad_h, p);
+        const scalar_t* hp = t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p);
         paper_gru_grad_zn(g.at(t, p), hp, dh, gp.at(t, p), batch, hidden);
         u_n_right[p].multiply<scalar_t>(gp.at(t, p) + 2 * hidden, gp.s1, drh, hidden, batch);
-        scalar_t* next = grad_next.data_ptr<scalar_t>() + p * state;
+        scalar_t* next = m.of<scalar_t>(grad_next, p);
         paper_gru_grad_r(g.at(t, p), hp, dh, drh,
                          t > 0 ? carry.at(t - 1, p) : static_cast<const scalar_t*>(nullptr),
                          gp.at(t, p), next, batch, hidden);
@@ -473,8 +503,8 @@ Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& g
 // recur (T, B, 3H) <- U h_{t-1} + b_hh; out (T, B, H) <- h_t.
 void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_t,
                              const Tensor& bias_hh, Tensor recur, Tensor out) {
-  check_contiguous({&gates, &recur, &out}, "buffers");
   const Members m(w_hh_t);
+  check_contiguous({&gates, &recur, &out}, "buffers", m.stacked);
   const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "reset_after_gru_forward", [&] {
     Rows<scalar_t> g(gates, m.stacked), rec(recur, m.stacked), h(out, m.stacked),
@@ -483,7 +513,7 @@ void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_
     const Tensor bias = bias_hh.contiguous();  // (3H,) or (P, 3H)
     for (int64_t t = 0; t < steps; ++t)
       for (int64_t p = 0; p < m.count; ++p) {
-        const scalar_t* b_hh = bias.data_ptr<scalar_t>() + p * 3 * hidden;
+        const scalar_t* b_hh = m.of<scalar_t>(bias, p);
         for (int64_t b = 0; b < batch; ++b)  // rec_t = b_hh + U h_{t-1}
           std::copy(b_hh, b_hh + 3 * hidden, rec.at(t, p) + b * rec.s1);
         const scalar_t* hp = t == 0 ? first.at(0, p) : h.at(t - 1, p);
@@ -502,23 +532,23 @@ void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_
 Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
                                 const Tensor& recur, const Tensor& h0, const Tensor& out,
                                 const Tensor& weight_hh, Tensor grad_recur, Tensor grad_n) {
-  check_contiguous({&grad_out, &grad_h, &gates, &recur, &h0, &out, &grad_recur, &grad_n},
-                   "reset_after_gru_backward operands");
   const Members m(weight_hh);
+  check_contiguous({&grad_out, &grad_h, &gates, &recur, &h0, &out, &grad_recur, &grad_n},
+                   "reset_after_gru_backward operands", m.stacked);
   const int64_t steps = grad_out.size(-3), batch = grad_out.size(-2), hidden = grad_out.size(-1);
-  Tensor grad_next = at::empty_like(grad_h);
+  grad_h = state_gradient(grad_h, m, batch, hidden);
+  Tensor grad_next = state_buffer(grad_h, m, batch, hidden);
   AT_DISPATCH_FLOATING_TYPES(grad_recur.scalar_type(), "reset_after_gru_backward", [&] {
     Rows<scalar_t> carry(grad_out, m.stacked), g(gates, m.stacked), rec(recur, m.stacked),
         h(out, m.stacked), gr(grad_recur, m.stacked), gn(grad_n, m.stacked);
     const MemberOperands u(weight_hh);
-    const int64_t state = batch * hidden;  // elements of one member's (B, H) state
     for (int64_t t = steps - 1; t >= 0; --t) {
       for (int64_t p = 0; p < m.count; ++p) {
-        scalar_t* next = grad_next.data_ptr<scalar_t>() + p * state;
+        scalar_t* next = m.of<scalar_t>(grad_next, p);
         reset_after_gru_grad(
             g.at(t, p), rec.at(t, p),
-            t > 0 ? h.at(t - 1, p) : h0.data_ptr<scalar_t>() + p * state,
-            grad_h.data_ptr<scalar_t>() + p * state,
+            t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p),
+            m.of<scalar_t>(grad_h, p),
             t > 0 ? carry.at(t - 1, p) : static_cast<const scalar_t*>(nullptr), gr.at(t, p),
             gn.at(t, p), next, batch, hidden);
         u[p].multiply<scalar_t>(gr.at(t, p), gr.s1, next, hidden, batch, 1, 1);
@@ -535,8 +565,8 @@ Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Ten
 void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor& w_hh_t,
                   const std::optional<Tensor>& peephole, Tensor cells, Tensor tanh_cells,
                   Tensor out) {
-  check_contiguous({&gates, &cells, &tanh_cells, &out}, "buffers");
   const Members m(w_hh_t);
+  check_contiguous({&gates, &cells, &tanh_cells, &out}, "buffers", m.stacked);
   const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
@@ -555,7 +585,7 @@ void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor
         const int64_t scp = t == 0 ? first_c.s1 : c.s1;
         if (peep)
           lstm_cell<scalar_t, true>(g.at(t, p), g.s1, rp, cp, scp, c.at(t, p), tc.at(t, p),
-                                    h.at(t, p), v.data_ptr<scalar_t>() + p * 3 * hidden, batch,
+                                    h.at(t, p), m.of<scalar_t>(v, p), batch,
                                     hidden);
         else
           lstm_cell<scalar_t, false>(g.at(t, p), g.s1, rp, cp, scp, c.at(t, p), tc.at(t, p),
@@ -573,10 +603,10 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
                    const Tensor& cells, const Tensor& tanh_cells,
                    const std::optional<Tensor>& peephole, const Tensor& weight_hh,
                    Tensor grad_pre, Tensor grad_peephole) {
+  const Members m(weight_hh);
   check_contiguous(
       {&grad_hs, &grad_c, &gates, &c0, &cells, &tanh_cells, &grad_pre, &grad_peephole},
-      "lstm_backward operands");
-  const Members m(weight_hh);
+      "lstm_backward operands", m.stacked);
   const int64_t steps = grad_hs.size(-3), batch = grad_hs.size(-2), hidden = grad_hs.size(-1);
   const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "lstm_backward", [&] {
@@ -587,17 +617,16 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
     Tensor grad_rec = at::zeros({batch, hidden}, grad_c.options());
     scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
     const MemberOperands u(weight_hh);
-    const int64_t state = batch * hidden;  // elements of one member's (B, H) state
     for (int64_t t = steps - 1; t >= 0; --t)
       for (int64_t p = 0; p < m.count; ++p) {
         if (t < steps - 1) u[p].multiply<scalar_t>(gp.at(t + 1, p), gp.s1, dhr, hidden, batch);
-        const scalar_t* cp = t > 0 ? c.at(t - 1, p) : c0.data_ptr<scalar_t>() + p * state;
-        scalar_t* dc = grad_c.data_ptr<scalar_t>() + p * state;
+        const scalar_t* cp = t > 0 ? c.at(t - 1, p) : m.of<scalar_t>(c0, p);
+        scalar_t* dc = m.of<scalar_t>(grad_c, p);
         if (peep)
           lstm_grad<scalar_t, true>(g.at(t, p), cp, c.at(t, p), tc.at(t, p),
-                                    v.data_ptr<scalar_t>() + p * 3 * hidden, gh.at(t, p), dhr, dc,
+                                    m.of<scalar_t>(v, p), gh.at(t, p), dhr, dc,
                                     gp.at(t, p),
-                                    grad_peephole.data_ptr<scalar_t>() + p * 3 * hidden, batch,
+                                    m.of<scalar_t>(grad_peephole, p), batch,
                                     hidden);
         else
           lstm_grad<scalar_t, false>(g.at(t, p), cp, c.at(t, p), tc.at(t, p), nullptr,
