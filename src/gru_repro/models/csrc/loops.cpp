@@ -394,9 +394,10 @@ Tensor state_gradient(const Tensor& grad_h, const Members& m, int64_t batch, int
 
 // Member layout (a population of P runs): every tensor below gains a leading member dimension,
 // (T, B, K) -> (P, T, B, K), (B, H) -> (P, B, H), the weights (P, ., .), biases and peepholes
-// (P, .); each step multiplies member p's B rows by member p's weights and runs the
-// elementwise pass on its rows, exactly as the single run would. Without it (2-d weights)
-// everything is as for one run.
+// (P, .); member p's loop multiplies its B rows by its own weights and runs the elementwise
+// passes on its rows, exactly as the single run would. The members run one after another
+// (members are independent), so that each member's weights stay in cache over its sequence as
+// one run's do. Without the member dimension (2-d weights) everything is as for one run.
 
 // tanh RNN: h_t = tanh(a_t), a_t = W x_t + b + U h_{t-1}.
 // out (T, B, H): W x_t + b in, h_t out; h0 (B, H); w_hh_t (H, H) = U^T.
@@ -407,8 +408,8 @@ void tanh_forward(Tensor out, const Tensor& h0, const Tensor& w_hh_t) {
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "tanh_forward", [&] {
     Rows<scalar_t> h(out, m.stacked), first(h0, m.stacked);
     const MemberOperands u_t(w_hh_t);
-    for (int64_t t = 0; t < steps; ++t)
-      for (int64_t p = 0; p < m.count; ++p) {
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
         const scalar_t* prev = t == 0 ? first.at(0, p) : h.at(t - 1, p);
         u_t[p].multiply<scalar_t>(prev, t == 0 ? first.s1 : h.s1, h.at(t, p), h.s1, batch, 1, 1);
         tanh_rows(h.at(t, p), h.s1, batch, hidden);
@@ -429,8 +430,8 @@ void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
     const MemberOperands u(weight_hh);
     for (int64_t p = 0; p < m.count; ++p)
       tanh_grad(g.at(steps - 1, p), h.at(steps - 1, p), batch, hidden);
-    for (int64_t t = steps - 1; t > 0; --t)
-      for (int64_t p = 0; p < m.count; ++p) {
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = steps - 1; t > 0; --t) {
         u[p].multiply<scalar_t>(g.at(t, p), g.s1, g.at(t - 1, p), g.s1, batch, 1, 1);
         tanh_grad(g.at(t - 1, p), h.at(t - 1, p), batch, hidden);
       }
@@ -449,8 +450,8 @@ void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
     Rows<scalar_t> g(gates, m.stacked), rh(reset_h, m.stacked), h(out, m.stacked),
         first(h0, m.stacked);
     const MemberOperands u_rz(u_rz_t), u_n(u_n_t);
-    for (int64_t t = 0; t < steps; ++t)
-      for (int64_t p = 0; p < m.count; ++p) {
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
         const scalar_t* hp = t == 0 ? first.at(0, p) : h.at(t - 1, p);
         const int64_t shp = t == 0 ? first.s1 : h.s1;
         scalar_t* gt = g.at(t, p);
@@ -480,21 +481,23 @@ Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& g
         gp(grad_pre, m.stacked);
     scalar_t* drh = grad_rh.data_ptr<scalar_t>();
     const MemberOperands u_n_right(u_n), u_rz_right(u_rz);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      for (int64_t p = 0; p < m.count; ++p) {
-        const scalar_t* dh = m.of<scalar_t>(grad_h, p);
+    // member by member (its weights stay in cache); dh and next take turns per step
+    for (int64_t p = 0; p < m.count; ++p) {
+      scalar_t* dh = m.of<scalar_t>(grad_h, p);
+      scalar_t* next = m.of<scalar_t>(grad_next, p);
+      for (int64_t t = steps - 1; t >= 0; --t) {
         const scalar_t* hp = t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p);
         paper_gru_grad_zn(g.at(t, p), hp, dh, gp.at(t, p), batch, hidden);
         u_n_right[p].multiply<scalar_t>(gp.at(t, p) + 2 * hidden, gp.s1, drh, hidden, batch);
-        scalar_t* next = m.of<scalar_t>(grad_next, p);
         paper_gru_grad_r(g.at(t, p), hp, dh, drh,
                          t > 0 ? carry.at(t - 1, p) : static_cast<const scalar_t*>(nullptr),
                          gp.at(t, p), next, batch, hidden);
         u_rz_right[p].multiply<scalar_t>(gp.at(t, p), gp.s1, next, hidden, batch, 1, 1);
+        std::swap(dh, next);
       }
-      std::swap(grad_h, grad_next);
     }
   });
+  if (steps % 2 == 1) std::swap(grad_h, grad_next);  // where dL/dh0 ended, for every member
   return grad_h;
 }
 
@@ -511,8 +514,8 @@ void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_
         first(h0, m.stacked);
     const MemberOperands u_t(w_hh_t);
     const Tensor bias = bias_hh.contiguous();  // (3H,) or (P, 3H)
-    for (int64_t t = 0; t < steps; ++t)
-      for (int64_t p = 0; p < m.count; ++p) {
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
         const scalar_t* b_hh = m.of<scalar_t>(bias, p);
         for (int64_t b = 0; b < batch; ++b)  // rec_t = b_hh + U h_{t-1}
           std::copy(b_hh, b_hh + 3 * hidden, rec.at(t, p) + b * rec.s1);
@@ -542,20 +545,21 @@ Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Ten
     Rows<scalar_t> carry(grad_out, m.stacked), g(gates, m.stacked), rec(recur, m.stacked),
         h(out, m.stacked), gr(grad_recur, m.stacked), gn(grad_n, m.stacked);
     const MemberOperands u(weight_hh);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      for (int64_t p = 0; p < m.count; ++p) {
-        scalar_t* next = m.of<scalar_t>(grad_next, p);
+    // member by member (its weights stay in cache); dh and next take turns per step
+    for (int64_t p = 0; p < m.count; ++p) {
+      scalar_t* dh = m.of<scalar_t>(grad_h, p);
+      scalar_t* next = m.of<scalar_t>(grad_next, p);
+      for (int64_t t = steps - 1; t >= 0; --t) {
         reset_after_gru_grad(
-            g.at(t, p), rec.at(t, p),
-            t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p),
-            m.of<scalar_t>(grad_h, p),
+            g.at(t, p), rec.at(t, p), t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p), dh,
             t > 0 ? carry.at(t - 1, p) : static_cast<const scalar_t*>(nullptr), gr.at(t, p),
             gn.at(t, p), next, batch, hidden);
         u[p].multiply<scalar_t>(gr.at(t, p), gr.s1, next, hidden, batch, 1, 1);
+        std::swap(dh, next);
       }
-      std::swap(grad_h, grad_next);
     }
   });
+  if (steps % 2 == 1) std::swap(grad_h, grad_next);  // where dL/dh0 ended, for every member
   return grad_h;
 }
 
@@ -577,8 +581,8 @@ void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor
     // U h_{t-1} goes to a small buffer that stays in cache; the cell adds it to gates[t].
     Tensor rec = at::empty({batch, 4 * hidden}, gates.options());
     scalar_t* rp = rec.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < steps; ++t)
-      for (int64_t p = 0; p < m.count; ++p) {
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
         u_t[p].multiply<scalar_t>(t == 0 ? first_h.at(0, p) : h.at(t - 1, p),
                                   t == 0 ? first_h.s1 : h.s1, rp, 4 * hidden, batch);
         const scalar_t* cp = t == 0 ? first_c.at(0, p) : c.at(t - 1, p);
@@ -617,8 +621,9 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
     Tensor grad_rec = at::zeros({batch, hidden}, grad_c.options());
     scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
     const MemberOperands u(weight_hh);
-    for (int64_t t = steps - 1; t >= 0; --t)
-      for (int64_t p = 0; p < m.count; ++p) {
+    for (int64_t p = 0; p < m.count; ++p) {
+      if (p > 0) grad_rec.zero_();
+      for (int64_t t = steps - 1; t >= 0; --t) {
         if (t < steps - 1) u[p].multiply<scalar_t>(gp.at(t + 1, p), gp.s1, dhr, hidden, batch);
         const scalar_t* cp = t > 0 ? c.at(t - 1, p) : m.of<scalar_t>(c0, p);
         scalar_t* dc = m.of<scalar_t>(grad_c, p);
@@ -632,6 +637,7 @@ void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Ten
           lstm_grad<scalar_t, false>(g.at(t, p), cp, c.at(t, p), tc.at(t, p), nullptr,
                                      gh.at(t, p), dhr, dc, gp.at(t, p), nullptr, batch, hidden);
       }
+    }
   });
 }
 
