@@ -14,13 +14,15 @@ runs, trains the missing ones and rewrites the committed reports.
 
 Each experiment of a protocol is a file of configs/experiment/ (gru_repro.reports.protocol names
 them), and each phase a Hydra multirun of `python -m gru_repro.train -m experiment=<file>` over
-its grid. Run folders name each run's identity (configs/train.yaml); the folder of every planned
-run is asked of the entry point up front (gru_repro.train.plan_runs) and recorded in
-<runs>/protocols/<name>.json (kept as it is when it records the same runs), so rerunning this
-script skips finished runs (train.py reads their metrics.json), resumes interrupted ones
-(checkpoints/last.pt), launches nothing for a phase that is already done, and protocols that
-differ in any setting share one runs root. A diverged run is a finished run; a sweep that fails
-(crash, kill) is reported and the script goes on with the other experiments, then exits 1.
+its grid; the search phase trains each unit's learning-rate candidates as one population process
+(trainer.population=auto; --no-population: one process per run, same numbers). Run folders name
+each run's identity (configs/train.yaml); the folder of every planned run is asked of the entry
+point up front (gru_repro.train.plan_runs) and recorded in <runs>/protocols/<name>.json (kept
+as it is when it records the same runs), so rerunning this script skips finished runs (train.py
+reads their metrics.json), resumes interrupted ones (checkpoints/last.pt), launches nothing for
+a phase that is already done, and protocols that differ in any setting share one runs root. A
+diverged run is a finished run; a sweep that fails (crash, kill) is reported and the script goes
+on with the other experiments, then exits 1.
 Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
 """
 
@@ -83,8 +85,12 @@ def pending(runs_root: Path, plan: ExperimentPlan, runs: list[tuple[str, float, 
     return sum(not done(*r) for r in runs)
 
 
-def sweep_command(args, plan: ExperimentPlan, units, lrs, seeds) -> list[str]:
-    """One Hydra multirun over units x lrs x seeds of one experiment."""
+def sweep_command(
+    args, plan: ExperimentPlan, units, lrs, seeds, *, population: bool = False
+) -> list[str]:
+    """One Hydra multirun over units x lrs x seeds of one experiment; ``population``: the
+    learning rates of each (unit, seed) trained as one population process (the same runs,
+    several times faster; trainer.population in configs/trainer/default.yaml)."""
     return [
         *shlex.split(args.train_command),
         "-m",
@@ -94,6 +100,7 @@ def sweep_command(args, plan: ExperimentPlan, units, lrs, seeds) -> list[str]:
         f"model={','.join(units)}",
         f"optim.lr={','.join(repr(float(lr)) for lr in lrs)}",
         f"seed={','.join(str(s) for s in seeds)}",
+        *(["trainer.population=auto"] if population else []),
         *args.override,
     ]
 
@@ -139,7 +146,9 @@ def run_experiment(args, plan: ExperimentPlan, started: float) -> bool:
     todo = pending(args.runs, plan, search)
     say(f"{plan.experiment}: search {len(search) - todo}/{len(search)} runs done", started)
     if todo:
-        command = sweep_command(args, plan, plan.units, plan.lrs, [SEARCH_SEED])
+        command = sweep_command(
+            args, plan, plan.units, plan.lrs, [SEARCH_SEED], population=args.population
+        )
         code = run_sweeps(args, plan, {"search": command}, search, started)["search"]
         if code != 0:
             say(f"{plan.experiment}: search sweep exited {code} (see sweeps-search.log)", started)
@@ -270,6 +279,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", action="append", help="run only this experiment (repeatable)")
     parser.add_argument("--skip-data", action="store_true", help="do not fetch data first")
+    parser.add_argument(
+        "--no-population",
+        dest="population",
+        action="store_false",
+        help="train the LR search's candidates one process each, not one population per "
+        "(experiment, unit) (the runs and their numbers are the same)",
+    )
     parser.add_argument(
         "--override", action="append", default=[], help="extra Hydra override for every run"
     )

@@ -19,6 +19,8 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -47,6 +49,16 @@ def _auto_progress(multirun: bool) -> bool:
     return sys.stderr.isatty() and not multirun and not os.environ.get("CI")
 
 
+def _settings(config, multirun: bool):
+    """The checked ``TrainerSettings``, the progress bar decided, the device available."""
+    settings = config.trainer
+    if settings.progress is None:
+        settings = dataclasses.replace(settings, progress=_auto_progress(multirun))
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device=cuda but this torch build sees no GPU; use cpu")
+    return settings
+
+
 def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
     """Check ``cfg``, load the data and build the ``Trainer`` for ``run_dir``; None when the
     run there had already finished (and trainer.force is false).
@@ -59,11 +71,7 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
 
     run_dir = Path(run_dir)
     config = to_objects(cfg)  # every range and choice check
-    settings = config.trainer
-    if settings.progress is None:
-        settings = dataclasses.replace(settings, progress=_auto_progress(multirun))
-    if settings.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device=cuda but this torch build sees no GPU; use cpu")
+    settings = _settings(config, multirun)
 
     identity = identity_of(cfg)
     if not settings.force:
@@ -90,16 +98,33 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
     )
 
 
-def run(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False) -> dict | None:
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """The library's checks of a value (ValueError, LookupError, DataError) as ConfigError."""
+    try:
+        yield
+    except (ValueError, LookupError, DataError) as exc:
+        if isinstance(exc, CONFIG_ERRORS):
+            raise
+        raise ConfigError(one_line(exc)) from exc
+
+
+def run(
+    cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False
+) -> dict | list[dict] | None:
     """Lock ``run_dir``, set up and train one run; its final metrics, or None when it had
-    already finished."""
+    already finished. With ``trainer.population_lrs`` (gru_repro.train_population), the
+    population those learning rates make: a list of each member's final metrics (status
+    ``skipped`` and its ``run_dir`` for one that had finished)."""
+    if cfg.trainer.population_lrs:
+        from gru_repro.train_population import run_population
+
+        with _config_errors():
+            settings = _settings(to_objects(cfg), multirun)
+        return run_population(cfg, run_dir, settings=settings, checks=_config_errors)
     with RunFolderLock(run_dir):
-        try:
+        with _config_errors():
             trainer = setup(cfg, run_dir, multirun=multirun)
-        except (ValueError, LookupError, DataError) as exc:  # the library's checks of a value
-            if isinstance(exc, CONFIG_ERRORS):
-                raise
-            raise ConfigError(one_line(exc)) from exc
         return None if trainer is None else trainer.fit()  # from here on, errors are bugs
 
 
@@ -165,6 +190,9 @@ def _hydra_main(cfg: DictConfig) -> dict:
         raise
     if metrics is None:
         return {"status": "skipped", "identity_hash": identity_hash(identity_of(cfg))}
+    if isinstance(metrics, list):  # a population: the sweeper records each member
+        members = [{"folder": m["run_dir"], "status": m["status"]} for m in metrics]
+        return {"status": "population", "members": members}
     return {"status": metrics["status"]}
 
 

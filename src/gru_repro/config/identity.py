@@ -26,6 +26,8 @@ RUN_ONLY_KEYS = (
     "trainer.eval_batch_size",  # evaluation batching: speed only (frame sums are the same)
     "trainer.log_every",  # TensorBoard train/grad_norm and train/lr point spacing
     "trainer.sample_every",  # TensorBoard samples
+    "trainer.population",  # lr candidates trained in one process: each member is its single run
+    "trainer.population_lrs",  # the learning rates of that process (set by the sweeper)
     "paths",  # data_dir, data_mirror, output_root, run_group: where things are
     "data.data_dir",  # interpolated from paths.data_dir
     "data.mirror",  # interpolated from paths.data_mirror

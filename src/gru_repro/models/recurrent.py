@@ -7,9 +7,9 @@ Every layer stores its weights with torch.nn's names and gate-stacked shapes::
     bias       (G*H,)     one bias per gate (the paper's b_*)
 
 and computes ``forward(x (T, B, I), hx=None) -> (out (T, B, H), h_n)`` by handing *the current
-attributes* to a hand-written ``torch.autograd.Function``. Nothing is cached at init, so
-``torch.func.functional_call`` with noisy copies of ``weight_ih`` / ``weight_hh`` (weight noise)
-sees the noisy weights.
+attributes* to a hand-written ``torch.autograd.Function``. Nothing is cached at init, so what
+changes the attributes is seen: weight noise added in place (``training.weight_noise``) and
+``torch.func.functional_call`` with other tensors (the ``gru_repro.nn`` front).
 """
 
 from __future__ import annotations

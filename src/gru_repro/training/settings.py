@@ -38,6 +38,10 @@ class TrainerSettings(Checked):
     # the units' loops over time (gru_repro.models.kernels): speed only, the same numbers up
     # to rounding; auto = $GRU_REPRO_KERNELS, by default C++ where it builds
     backend: str = field(default="auto", metadata=one_of("auto", "cpp", "python"))
+    # auto: a multirun trains the lr candidates of one run as one population (keep_going
+    # sweeper); the sweeper passes each population's learning rates in population_lrs
+    population: str = field(default="off", metadata=one_of("off", "auto"))
+    population_lrs: list[float] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, options: dict) -> TrainerSettings:

@@ -8,6 +8,10 @@ and left out, the other jobs run under any launcher, every job's outcome is writ
 ``<sweep dir>/sweep-summary-<time>-<pid>.json``, and the sweep then ends with
 ``SweepFailed`` naming the
 failed jobs (``gru_repro.train`` prints it and exits non-zero).
+
+Under ``trainer.population=auto`` the jobs that differ only in ``optim.lr`` become one job,
+the first of them with ``trainer.population_lrs=[...]`` (gru_repro.train_population trains
+them as one population); the summary still lists every learning rate's own job and folder.
 """
 
 # no `from __future__ import annotations`: Hydra imports plugins outside sys.modules, where
@@ -42,16 +46,39 @@ ConfigStore.instance().store(group="hydra/sweeper", name="keep_going", node=Keep
 
 
 class KeepGoingSweeper(BasicSweeper):
-    def _check_job(self, overrides: list) -> str | None:
-        """None when the job's config composes and passes the schema's checks, else why not."""
+    def _check_job(self, overrides: list) -> tuple[str | None, Any]:
+        """(None, its config) when the job's config composes and passes the schema's checks,
+        else (why not, None)."""
         from gru_repro.config.store import to_objects
 
         try:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
             to_objects(cfg)
         except CONFIG_ERRORS as exc:
-            return one_line(exc)
-        return None
+            return one_line(exc), None
+        return None, cfg
+
+    @staticmethod
+    def _populations(jobs: list, configs: list) -> tuple[list, dict]:
+        """The jobs to launch, the lr jobs of one population merged into its first job; and
+        {index of a merged job: the original jobs it stands for}."""
+        groups: dict[tuple, list[int]] = {}
+        for index, (job, cfg) in enumerate(zip(jobs, configs, strict=True)):
+            trainer = cfg.trainer
+            if trainer.population == "auto" and not trainer.population_lrs:
+                key = tuple(o for o in job if not o.startswith("optim.lr="))
+            else:
+                key = ("single job", index)
+            groups.setdefault(key, []).append(index)
+        launched, merged = [], {}
+        for members in groups.values():
+            lead = list(jobs[members[0]])
+            if len(members) > 1:
+                lrs = ",".join(repr(float(configs[m].optim.lr)) for m in members)
+                merged[len(launched)] = [list(jobs[m]) for m in members]
+                lead.append(f"trainer.population_lrs=[{lrs}]")
+            launched.append(lead)
+        return launched, merged
 
     def sweep(self, arguments: list) -> Any:
         # the sweep folder's name reads ${hydra:runtime.choices...} (configs/train.yaml)
@@ -66,20 +93,25 @@ class KeepGoingSweeper(BasicSweeper):
         outcomes: list[dict] = []
         returns, job_index = [], 0
         while not self.is_done():
-            good = []
+            good, configs = [], []
             for job in self.get_job_batch():
-                error = self._check_job(list(job))
+                error, cfg = self._check_job(list(job))
                 if error is None:
                     good.append(job)
+                    configs.append(cfg)
                 else:
                     log.error("config error in job %s: %s", " ".join(job), error)
                     outcomes.append(
                         {"overrides": list(job), "status": "config_error", "error": error}
                     )
+            good, merged = self._populations(good, configs)
             results = self.launcher.launch(good, initial_job_idx=job_index) if good else []
             job_index += len(good)
-            for job, ret in zip(good, results, strict=True):
-                outcomes.append(self._outcome(list(job), ret))
+            for index, (job, ret) in enumerate(zip(good, results, strict=True)):
+                if index in merged:
+                    outcomes.extend(self._member_outcomes(merged[index], ret))
+                else:
+                    outcomes.append(self._outcome(list(job), ret))
             returns.append(results)
 
         failed = [o for o in outcomes if o["status"] in ("config_error", "crashed")]
@@ -102,3 +134,15 @@ class KeepGoingSweeper(BasicSweeper):
             return {**outcome, "status": "crashed", "error": f"{type(error).__name__}: {error}"}
         value = ret.return_value if isinstance(ret.return_value, dict) else {}
         return {**outcome, "status": value.get("status", "unknown")}
+
+    @classmethod
+    def _member_outcomes(cls, jobs: list[list[str]], ret) -> list[dict]:
+        """One outcome per learning rate of a population job (the job's own on a failure)."""
+        outcome = cls._outcome(jobs[0], ret)
+        if outcome["status"] != "population":  # failed (return_value would raise) or odd
+            return [{**outcome, "overrides": job} for job in jobs]
+        value = ret.return_value
+        return [
+            {"overrides": job, "folder": member["folder"], "status": member["status"]}
+            for job, member in zip(jobs, value["members"], strict=True)
+        ]
