@@ -6,9 +6,11 @@ kernels than the single run's ``addmm_`` for small operands)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
+from exploding import Amplify
 from unit_cases import VARIANTS
 
 from gru_repro.data import make_batches
@@ -20,7 +22,9 @@ from gru_repro.models.population import FunctionalPopulation, build_population
 from gru_repro.models.population_fused import FusedPopulation, MemberLinearFunction
 from gru_repro.models.recurrent import member_empty
 from gru_repro.models.tanh_rnn import TanhRNNFunction
+from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.metrics import batch_loss
+from gru_repro.training.population import backward_and_clip_members
 
 UNIT_OF = {"tanh": "tanh", "gru": "gru", "gru_reset_after": "gru", "lstm": "lstm"}
 UNIT_OF["lstm_no_peephole"] = "lstm"
@@ -201,3 +205,47 @@ def test_member_buffers_start_each_member_aligned():
         buffer = member_empty(torch.empty(0, dtype=dtype), shape)
         assert buffer.shape == shape and buffer[0].is_contiguous()
         assert all(buffer[k].data_ptr() % 64 == 0 for k in range(shape[0]))
+
+
+@pytest.mark.cpp
+def test_a_members_nan_stays_in_its_rows(cpp_loops):
+    """Members share no arithmetic: a NaN weight of member 1 leaves the others exact."""
+    batch = _batch(6, torch.float32)
+    models = _models("lstm", 3, torch.float32)
+    population = FusedPopulation(models)
+    with torch.no_grad():
+        population.rnn.weight_hh[1, 0, 0] = math.nan
+    with kernels.use_backend("cpp"):
+        step_nll, grads, singles = _member_results(population, models, batch)
+    assert step_nll[1][batch.mask].isnan().all()
+    for k in (0, 2):
+        assert torch.equal(step_nll[k], singles[k][0])
+        assert all(torch.equal(g[k], s) for g, s in zip(grads, singles[k][1], strict=True))
+
+
+@pytest.mark.cpp
+def test_an_overflowing_member_is_rescued_as_its_single_run(cpp_loops):
+    """Member 1's backward amplified 1e40 (beyond float32): backward_and_clip_members redoes
+    it on a scaled loss through the fused graph, as clip_or_rescue does for its single run."""
+    batch = _batch(6, torch.float32)
+    models = _models("gru", 3, torch.float32)
+    population = FusedPopulation(models)
+
+    def amplified(nll):
+        return Amplify.apply(Amplify.apply(nll, 1e20), 1e20)
+
+    with kernels.use_backend("cpp"):
+        step_nll = population.member_step_nll(batch)
+        rows = [amplified(n) if k == 1 else n for k, n in enumerate(step_nll)]
+        losses = torch.stack([batch_loss(n, batch.mask) for n in rows])
+        params = list(population.parameters())
+        norms, retries = backward_and_clip_members(losses, params, 1.0)
+        assert retries == [0, 1, 0]
+        for k, model in enumerate(models):
+            nll = model.step_nll(batch)
+            loss = batch_loss(amplified(nll) if k == 1 else nll, batch.mask)
+            loss.backward(retain_graph=True)
+            norm, redone = clip_or_rescue(loss, list(model.parameters()), 1.0)
+            assert (norm, redone) == (norms[k], retries[k])
+            for p, q in zip(model.parameters(), params, strict=True):
+                assert torch.equal(q.grad[k], p.grad)
