@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
                 alternatives = batch == 16 and not args.no_alternatives
                 report["rows"].append(bench_case(task, unit, batch, repeats, alternatives))
     if not args.no_population:
-        report["population"] = population_rows(min(repeats, POPULATION_REPEATS))
+        tasks = ("music",) if args.quick else None  # --quick: the music sizes only
+        report["population"] = population_rows(min(repeats, POPULATION_REPEATS), tasks)
     text = markdown(report)
     if "population" in report:
         text += population_markdown(report["population"])

@@ -198,12 +198,13 @@ def bench_population_case(task: str, unit: str, batch: int, repeats: int, peak: 
     return row
 
 
-def population_rows(repeats: int) -> dict:
-    """The population section of bench.json: the peak and one row per (task, unit, batch)."""
+def population_rows(repeats: int, tasks: tuple[str, ...] | None = None) -> dict:
+    """The population section of bench.json: the peak and one row per (task, unit, batch) of
+    ``tasks`` (default: all of SIZES)."""
     peak = peak_flops()
     rows = [
         bench_population_case(task, unit, batch, repeats, peak)
-        for task in SIZES
+        for task in tasks or tuple(SIZES)
         for batch in BATCHES
         for unit in SIZES[task]
     ]

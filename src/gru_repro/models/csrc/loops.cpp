@@ -17,6 +17,9 @@
 // AVX-512 kernel where it applies, else ATen's matmul) into a preallocated buffer plus one
 // fused elementwise pass over raw pointers.
 //
+// A population's member layout (models/population_fused.py): stacked weights (P, K, N), and
+// every tensor with a leading member dimension; see "Member layout" below.
+//
 // Conventions: time-major tensors (T, B, K) whose last dimension is contiguous (views with a
 // row stride are fine, e.g. one gate block of a (T, B, G*H) buffer); (B, H) states likewise.
 // Gate blocks are stacked along the last dimension in torch.nn's order. Buffers passed in are
