@@ -221,10 +221,10 @@ def population_markdown(section: dict) -> str:
         "Full training updates (RMSProp, weight noise 0.075, per-member gradient rescaling to",
         "norm 1, optimizer and schedule steps) of the fused population",
         "(models/population_fused.py) against the same members trained one after another in",
-        "this process; median of interleaved repeats, process CPU time, one thread. Data: "
-        + "; ".join(sources)
-        + ", the first shuffled, bucketed batches (frames = predicted frames, padding not",
-        "counted; aggregate = summed over the members). Ratio = population aggregate frames/s",
+        "this process; median of interleaved repeats, process CPU time, one thread.",
+        f"Data: {'; '.join(sources)}, the first shuffled, bucketed batches (frames =",
+        "predicted frames, padding not counted; aggregate = summed over the members).",
+        "Ratio = population aggregate frames/s",
         "over the sequential runs' aggregate. Limit = the core's peak (a "
         f"{section['peak_flops'] / 1e9:.0f} GFLOP/s single-thread",
         "float32 matmul, measured) over the matmul FLOPs per frame, forward plus backward, of",
