@@ -6,24 +6,31 @@ dimension inside the recurrent loops.
 
 Parameters, names, state dicts and ``keep`` are :class:`FunctionalPopulation`'s (stacked
 (P, *shape) under the single model's names, so training/population's optimizer, clipping and
-weight noise act on them unchanged); only the computation differs. Where the reference runs
-the single model's code once per member, here each stage runs once for all members:
+weight noise act on them unchanged); only the computation differs. The reference runs the
+whole single model once per member through ``functional_call``; here
 
-- the input projections: one batched product ``baddbmm`` (P, T*B, I) x (P, I, G) (the input
-  x (T, B, I) is shared by the members: an expanded view, not a copy);
-- the loops over time: the units' own autograd Functions (TanhRNNFunction, PaperGRUFunction,
-  ResetAfterGRUFunction, LSTMFunction) with the stacked weights, which run the loops' member
-  layout (models/loops_python.py, csrc/loops.cpp): (P, T, B, K) sequences, a per-member
-  recurrent product on each member's B rows, every elementwise pass over all members;
-- the output layer and the Bernoulli NLL: one ``baddbmm`` and one elementwise pass.
+- the loops over time run once for all members: the units' own autograd Functions
+  (TanhRNNFunction, PaperGRUFunction, ResetAfterGRUFunction, LSTMFunction) take the stacked
+  weights and run the loops' member layout (models/loops_python.py, csrc/loops.cpp): (P, T,
+  B, K) sequences, each member's recurrent products with its own weights, the elementwise
+  passes over all members (the C++ loops member after member, each over its whole sequence);
+- the whole-sequence products (input projections, weight gradients, the output layer,
+  ``MemberLinearFunction``) and the Bernoulli NLL run per member with the single run's own
+  calls, on member slices that start 64-byte aligned as fresh tensors do
+  (``recurrent.member_empty``). One batched call would be cheaper by a few calls but not
+  exact: torch's CPU ``bmm`` runs other kernels than ``mm`` for small operands, MKL rounds
+  some products differently on misaligned operands, and exp/log (in the NLL) round differently
+  in a tensor's vectorised body and its tail. These products are arithmetic-bound anyway.
 
-Exactness: every batched product's member p is the single run's product on this CPU build
-(torch's CPU bmm runs one gemm per member, with the single run's operand shapes and
-strides), elementwise ops give every element the same bits wherever it sits, and the
-reductions (bias gradients, the NLL's sum over notes) reduce each member's rows in the single
-run's order. tests/models/test_population_fused.py checks each member's NLL and gradients
-against its single model bit for bit (float32 and float64, both loop backends); a build whose
-kernels round differently fails there.
+Exactness: under the C++ loops every member's NLL and gradients are its single model's bit for
+bit (float32 and float64, tests/models/test_population_fused.py; the population trainer's
+tests run with this population); under the Python loops they agree within rounding (their
+per-step ``baddbmm_`` against the single run's ``addmm_``). A build whose kernels round
+differently fails those tests.
+
+What it saves is the per-update work outside the arithmetic (the P runs' per-op costs, noise,
+clipping and optimizer steps, once for all); the arithmetic is the P runs' (``make bench``,
+population rows).
 
 Only the Bernoulli head (the music tasks) is fused; other heads (speech's mixture) get the
 reference population (:func:`fused_population`).
