@@ -26,7 +26,12 @@ unrolled loop takes minutes, and a compiled single step (measured once on a 2-co
 17 s to compile the peephole LSTM's pointwise step, then ~19 us per call against ~25 us for
 the same step in eager ops) saves little over the in-place eager ops of the hand-written loop.
 
-Usage: python scripts/bench.py [--repeats 7] [--quick] [--no-alternatives]
+Population rows (``scripts/bench_population.py``, unless --no-population): 10 learning-rate
+members trained together by the fused population against the same 10 runs one after another,
+full training updates on Nottingham's sequence lengths, at batch 1 and 8, with the arithmetic
+limit of the core.
+
+Usage: python scripts/bench.py [--repeats 7] [--quick] [--no-alternatives] [--no-population]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_population import population_markdown, population_rows
 from torch import nn
 
 from gru_repro.atomic import atomic_write_text
@@ -66,6 +72,7 @@ TARGETS = {
     ("speech", "gru"): 1.0,
     ("speech", "lstm"): 0.8,
 }
+POPULATION_REPEATS = 5  # the population rows run ten runs per repeat: fewer repeats
 log = logging.getLogger("bench")
 
 
@@ -269,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-alternatives", action="store_true", help="skip the alternative variants at batch 16"
     )
+    parser.add_argument("--no-population", action="store_true", help="skip the population rows")
     parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "outputs")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -286,8 +294,14 @@ def main(argv: list[str] | None = None) -> None:
             for unit in ("tanh", "gru", "lstm"):
                 alternatives = batch == 16 and not args.no_alternatives
                 report["rows"].append(bench_case(task, unit, batch, repeats, alternatives))
+    if not args.no_population:
+        tasks = ("music",) if args.quick else None  # --quick: the music sizes only
+        report["population"] = population_rows(min(repeats, POPULATION_REPEATS), tasks)
+    text = markdown(report)
+    if "population" in report:
+        text += population_markdown(report["population"])
     atomic_write_text(args.out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
-    atomic_write_text(args.out_dir / "bench.md", markdown(report))
+    atomic_write_text(args.out_dir / "bench.md", text)
     print(f"wrote {args.out_dir / 'bench.md'} and bench.json")
 
 

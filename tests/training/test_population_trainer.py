@@ -204,7 +204,11 @@ def test_a_member_diverging_inside_an_epoch_leaves_the_others_exact(jsb, tmp_pat
     """Member 1's loss is NaN at its update 5 (epoch 2): it ends there as its single run does,
     the other members train on, bit for bit their single runs."""
     settings, lrs = _settings(patience=0, max_epochs=3), (0.001, 0.01, 0.1)
-    population = _population(jsb, tmp_path / "population", "gru", "rmsprop", lrs, settings)
+    # fused=False: the fault is injected through the reference population's template forward
+    # (the fused population's own fault isolation: tests/models/test_population_fused.py)
+    population = _population(
+        jsb, tmp_path / "population", "gru", "rmsprop", lrs, settings, fused=False
+    )
     change_training_forwards(population.population.template, _poison(1, len(lrs), 5))
     results = population.fit()
     for k, lr in enumerate(lrs):
@@ -220,8 +224,8 @@ def test_overflowing_gradients_are_rescued_per_member_as_in_the_single_run(jsb, 
     """Every update's gradient overflows float32 (amplified 1e40 in the backward): each
     member's backward is redone on a scaled loss, as its single run's is."""
     settings, lrs = _settings(patience=0, max_epochs=2), (0.003, 0.03)
-    population = _population(
-        jsb, tmp_path / "population", "lstm", "rmsprop_released", lrs, settings
+    population = _population(  # fused=False: amplified through the template, as above
+        jsb, tmp_path / "population", "lstm", "rmsprop_released", lrs, settings, fused=False
     )
     amplified_gradients(population.population.template)
     results = population.fit()

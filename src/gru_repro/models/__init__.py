@@ -10,6 +10,10 @@ from gru_repro.models.params import (
 )
 from gru_repro.models.sequence_model import SequenceModel, build_model
 from gru_repro.models.tanh_rnn import TanhRNN
+
+# the fused population registers itself in population.FUSED_POPULATIONS (build_population's
+# default for the units and head it runs)
+from gru_repro.models import population_fused  # noqa: E402, F401  isort: skip
 from gru_repro.models.units import UNIT_OPTIONS, UNITS, make_unit
 
 __all__ = [

@@ -14,9 +14,12 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    bias_grad,
     input_grads,
     input_projection,
+    member_weights,
     recurrent_weight_grad,
+    sequence_buffer,
     weight_grads,
 )
 
@@ -28,37 +31,40 @@ class PaperGRUFunction(torch.autograd.Function):
     (``loops.paper_gru_forward``). Backward: the loop back through time
     (``loops.paper_gru_backward``, dL/d[a_r, a_z, a_n] for every step and dL/dh0), then the
     weight gradients as single matmuls. The loops run in C++ or Python, see
-    :mod:`gru_repro.models.kernels`.
+    :mod:`gru_repro.models.kernels`. Also a population's, as TanhRNNFunction.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor):
         x = x.contiguous()
         ctx.loops = kernels.loops_for(x)
-        steps, batch, _ = x.shape
-        hidden = weight_hh.shape[1]
+        hidden = weight_hh.shape[-1]
         gates = input_projection(x, weight_ih, bias)  # (T, B, 3H) -> r, z, h~ in place
-        reset_h = x.new_empty(steps, batch, hidden)  # (T, B, H) r_t * h_{t-1}
-        out = x.new_empty(steps, batch, hidden)  # (T, B, H) h_t
-        u_rz_t, u_n_t = weight_hh[: 2 * hidden].t(), weight_hh[2 * hidden :].t()
+        states = gates.shape[:-1] + (hidden,)
+        reset_h = sequence_buffer(x, states)  # (T, B, H) r_t * h_{t-1}
+        out = sequence_buffer(x, states)  # (T, B, H) h_t
+        aligned = member_weights(weight_hh)
+        u_rz_t = aligned[..., : 2 * hidden, :].mT
+        u_n_t = aligned[..., 2 * hidden :, :].mT
         ctx.loops.paper_gru_forward(gates, h0, u_rz_t, u_n_t, reset_h, out)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, gates, reset_h, out)
-        return out, out[-1].clone()
+        return out, out.select(-3, -1).clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, gates, reset_h, out = ctx.saved_tensors
-        hidden = weight_hh.shape[1]
-        grad_pre = torch.empty_like(gates)  # (T, B, 3H) <- dL/d[a_r, a_z, a_n]
+        hidden = weight_hh.shape[-1]
+        grad_pre = sequence_buffer(gates, gates.shape)  # (T, B, 3H) <- dL/d[a_r, a_z, a_n]
+        aligned = member_weights(weight_hh)
         grad_h0 = ctx.loops.paper_gru_backward(
             grad_out.contiguous(),
-            grad_out[-1] + grad_hn,  # dL/dh_{T-1}
+            grad_out.select(-3, -1) + grad_hn,  # dL/dh_{T-1}
             gates,
             h0,
             out,
-            weight_hh[: 2 * hidden],
-            weight_hh[2 * hidden :],
+            aligned[..., : 2 * hidden, :],
+            aligned[..., 2 * hidden :, :],
             grad_pre,
         )
         needs = ctx.needs_input_grad
@@ -74,10 +80,11 @@ class PaperGRUFunction(torch.autograd.Function):
                 [
                     recurrent_weight_grad(grad_pre[..., : 2 * hidden], h0, out),
                     weight_grads(grad_pre[..., 2 * hidden :], reset_h),
-                ]
+                ],
+                dim=-2,
             )
         if needs[4]:
-            grads[4] = grad_pre.sum((0, 1))
+            grads[4] = bias_grad(grad_pre)
         return tuple(grads)
 
 
@@ -102,34 +109,39 @@ class ResetAfterGRUFunction(torch.autograd.Function):
     ):
         x = x.contiguous()
         ctx.loops = kernels.loops_for(x)
-        steps, batch, _ = x.shape
-        hidden = weight_hh.shape[1]
+        hidden = weight_hh.shape[-1]
         gates = input_projection(x, weight_ih, bias_ih)  # (T, B, 3H) -> r, z, n in place
-        recur = x.new_empty(steps, batch, 3 * hidden)  # (T, B, 3H) U h_{t-1} + b_hh
-        out = x.new_empty(steps, batch, hidden)  # (T, B, H) h_t
-        ctx.loops.reset_after_gru_forward(gates, h0, weight_hh.t(), bias_hh, recur, out)
+        recur = sequence_buffer(gates, gates.shape)  # (T, B, 3H) U h_{t-1} + b_hh
+        out = sequence_buffer(x, gates.shape[:-1] + (hidden,))  # (T, B, H) h_t
+        w_hh_t = member_weights(weight_hh).mT
+        ctx.loops.reset_after_gru_forward(gates, h0, w_hh_t, bias_hh, recur, out)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, gates, recur, out)
-        return out, out[-1].clone()
+        return out, out.select(-3, -1).clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, gates, recur, out = ctx.saved_tensors
-        hidden = weight_hh.shape[1]
-        grad_recur = torch.empty_like(gates)  # (T, B, 3H) <- dL/d(U h + b_hh)
-        grad_n = torch.empty_like(out)  # (T, B, H) <- dL/d(pre-activation of n)
+        hidden = weight_hh.shape[-1]
+        grad_recur = sequence_buffer(gates, gates.shape)  # (T, B, 3H) <- dL/d(U h + b_hh)
+        grad_n = sequence_buffer(out, out.shape)  # (T, B, H) <- dL/d(pre-activation of n)
         grad_h0 = ctx.loops.reset_after_gru_backward(
             grad_out.contiguous(),
-            grad_out[-1] + grad_hn,  # dL/dh_{T-1}
+            grad_out.select(-3, -1) + grad_hn,  # dL/dh_{T-1}
             gates,
             recur,
             h0,
             out,
-            weight_hh,
+            member_weights(weight_hh),
             grad_recur,
             grad_n,
         )
-        grad_in = torch.cat([grad_recur[..., : 2 * hidden], grad_n], dim=-1)  # (T, B, 3H)
+        if grad_recur.dim() == 4:  # members: an aligned buffer, see recurrent.py
+            grad_in = sequence_buffer(grad_recur, grad_recur.shape)
+            grad_in[..., : 2 * hidden].copy_(grad_recur[..., : 2 * hidden])
+            grad_in[..., 2 * hidden :].copy_(grad_n)
+        else:
+            grad_in = torch.cat([grad_recur[..., : 2 * hidden], grad_n], dim=-1)  # (T, B, 3H)
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * 6
         if needs[0]:
@@ -141,9 +153,9 @@ class ResetAfterGRUFunction(torch.autograd.Function):
         if needs[3]:
             grads[3] = recurrent_weight_grad(grad_recur, h0, out)
         if needs[4]:
-            grads[4] = grad_in.sum((0, 1))
+            grads[4] = bias_grad(grad_in)
         if needs[5]:
-            grads[5] = grad_recur.sum((0, 1))
+            grads[5] = bias_grad(grad_recur)
         return tuple(grads)
 
 

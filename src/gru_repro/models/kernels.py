@@ -9,7 +9,8 @@ module, and each unit's autograd Function calls it the same way::
     loops.paper_gru_forward(gates, h0, ...)     # the loop over time, in place
 
 Everything else (input projections before, weight gradients after) is the units' own Python
-code, shared by both, so the two agree up to rounding.
+code, shared by both, so the two agree up to rounding. Both also take a population's member
+layout (stacked (P, K, N) weights, (P, T, B, K) sequences; models/population_fused.py).
 
 Which backend: the run setting ``trainer.backend`` (configs/trainer/default.yaml; applied by
 the trainer with :func:`use_setting`), else the environment variable ``GRU_REPRO_KERNELS``;

@@ -14,9 +14,14 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    bias_grad,
+    first_step_grad,
     input_grads,
     input_projection,
+    member_weights,
     recurrent_weight_grad,
+    sequence_buffer,
+    sequence_copy,
     weight_grads,
 )
 
@@ -29,6 +34,7 @@ class LSTMFunction(torch.autograd.Function):
     (``loops.lstm_forward``). Backward: the loop back through time (``loops.lstm_backward``,
     dL/d[a_i, a_f, a_g, a_o] for every step, dL/dc0 and dL/dV), then the weight gradients as
     single matmuls. The loops run in C++ or Python, see :mod:`gru_repro.models.kernels`.
+    Also a population's, as TanhRNNFunction (peephole (P, 3, H)).
     """
 
     @staticmethod
@@ -44,26 +50,27 @@ class LSTMFunction(torch.autograd.Function):
     ):
         x = x.contiguous()
         ctx.loops = kernels.loops_for(x)
-        steps, batch, _ = x.shape
-        hidden = weight_hh.shape[1]
+        hidden = weight_hh.shape[-1]
         gates = input_projection(x, weight_ih, bias)  # (T, B, 4H) -> i, f, g, o in place
-        cells = x.new_empty(steps, batch, hidden)  # (T, B, H) c_t
-        tanh_cells = x.new_empty(steps, batch, hidden)  # (T, B, H) tanh(c_t)
-        out = x.new_empty(steps, batch, hidden)  # (T, B, H) h_t
-        ctx.loops.lstm_forward(gates, h0, c0, weight_hh.t(), peephole, cells, tanh_cells, out)
+        states = gates.shape[:-1] + (hidden,)
+        cells = sequence_buffer(x, states)  # (T, B, H) c_t
+        tanh_cells = sequence_buffer(x, states)  # (T, B, H) tanh(c_t)
+        out = sequence_buffer(x, states)  # (T, B, H) h_t
+        w_hh_t = member_weights(weight_hh).mT
+        ctx.loops.lstm_forward(gates, h0, c0, w_hh_t, peephole, cells, tanh_cells, out)
         saved = (x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out)
         ctx.save_for_backward(*saved)
-        return out, out[-1].clone(), cells[-1].clone()
+        return out, out.select(-3, -1).clone(), cells.select(-3, -1).clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor, grad_cn: Tensor):
         x, h0, c0, weight_ih, weight_hh, peephole, gates, cells, tanh_cells, out = ctx.saved_tensors
-        grad_hs = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H) dL/dh_t
-        grad_hs[-1] += grad_hn
+        grad_hs = sequence_copy(grad_out)  # (T, B, H) dL/dh_t
+        grad_hs.select(-3, -1).add_(grad_hn)
         grad_c = grad_cn.clone(memory_format=torch.contiguous_format)  # (B, H) -> dL/dc0
-        grad_pre = torch.empty_like(gates)  # (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o]
-        grad_peephole = gates.new_zeros(3, weight_hh.shape[1])  # (3, H) <- dL/dV
+        grad_pre = sequence_buffer(gates, gates.shape)  # (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o]
+        grad_peephole = gates.new_zeros(weight_hh.shape[:-2] + (3, weight_hh.shape[-1]))  # dL/dV
         ctx.loops.lstm_backward(
             grad_hs,
             grad_c,
@@ -72,7 +79,7 @@ class LSTMFunction(torch.autograd.Function):
             cells,
             tanh_cells,
             peephole,
-            weight_hh,
+            member_weights(weight_hh),
             grad_pre,
             grad_peephole,
         )
@@ -80,14 +87,14 @@ class LSTMFunction(torch.autograd.Function):
         grads: list[Tensor | None] = [None] * 7
         if needs[0]:
             grads[0] = input_grads(grad_pre, weight_ih)
-        grads[1] = grad_pre[0].mm(weight_hh) if needs[1] else None
+        grads[1] = first_step_grad(grad_pre, weight_hh) if needs[1] else None
         grads[2] = grad_c if needs[2] else None
         if needs[3]:
             grads[3] = weight_grads(grad_pre, x)
         if needs[4]:
             grads[4] = recurrent_weight_grad(grad_pre, h0, out)
         if needs[5]:
-            grads[5] = grad_pre.sum((0, 1))
+            grads[5] = bias_grad(grad_pre)
         if peephole is not None and needs[6]:
             grads[6] = grad_peephole
         return tuple(grads)

@@ -98,15 +98,96 @@ class RecurrentLayer(nn.Module):
         return h0.contiguous()
 
 
+# The helpers below also take a population's stacked weights (P, G, K) (models/population_fused.py):
+# sequences are then (P, T, B, K) (the input x stays (T, B, I), shared by the members), states
+# (P, B, H). Member p's product is then the single run's own call on member p's slices, not
+# one batched product: torch's CPU bmm runs other kernels than mm for small operands (H = 7,
+# float32: different bits), and the members must be their single runs bit for bit
+# (tests/models/test_population_fused.py). P calls of these whole-sequence products cost
+# little next to the per-step work they leave to the loops. For the same reason every member's
+# slice of a population buffer starts where a fresh tensor would (member_empty): MKL rounds
+# some products differently on operands that are not 64-byte aligned.
+
+ALIGN_BYTES = 64  # where torch's CPU allocator starts every tensor
+
+
+def member_empty(like: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """An empty (P, ...) tensor like ``like`` whose member slices are each contiguous and
+    start on an ALIGN_BYTES boundary (the member stride is padded to it)."""
+    members, rest = shape[0], tuple(shape[1:])
+    per_member = math.prod(rest)
+    unit = max(1, ALIGN_BYTES // like.element_size())
+    stride = -(-per_member // unit) * unit
+    strides, inner = [], 1
+    for size in reversed(rest):
+        strides.insert(0, inner)
+        inner *= size
+    flat = like.new_empty(members * stride)
+    return flat.as_strided((members, *rest), (stride, *strides))
+
+
+def aligned_members(x: Tensor) -> Tensor:
+    """A copy of ``x`` (P, ...) laid out as :func:`member_empty`."""
+    out = member_empty(x, tuple(x.shape))
+    out.copy_(x)
+    return out
+
+
+def member_weights(weight: Tensor) -> Tensor:
+    """One run's weight as it is; a population's stacked (P, ., .) weight aligned per member
+    (:func:`aligned_members`), for the loops' products."""
+    return aligned_members(weight) if weight.dim() == 3 else weight
+
+
+def sequence_buffer(like: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """An empty buffer of ``shape``: contiguous for one run's (T, B, K), :func:`member_empty`
+    for a population's (P, T, B, K)."""
+    if len(shape) == 4:
+        return member_empty(like, shape)
+    return like.new_empty(shape)
+
+
+def sequence_copy(x: Tensor) -> Tensor:
+    """A contiguous copy of one run's sequence, an aligned one of a population's."""
+    if x.dim() == 4:
+        return aligned_members(x)
+    return x.clone(memory_format=torch.contiguous_format)
+
+
 def input_projection(x: Tensor, weight_ih: Tensor, bias: Tensor) -> Tensor:
-    """All time steps' input projections as one matmul: (T, B, I) -> (T, B, G*H), bias added."""
+    """All time steps' input projections as one matmul: (T, B, I) -> (T, B, G*H), bias added;
+    with members, weight_ih (P, G, I) and bias (P, G) -> (P, T, B, G)."""
     steps, batch, _ = x.shape
+    if weight_ih.dim() == 3:
+        members, gates = weight_ih.shape[0], weight_ih.shape[1]
+        out = member_empty(x, (members, steps, batch, gates))
+        weight_ih, bias = aligned_members(weight_ih), aligned_members(bias)
+        flat_x = x.reshape(steps * batch, -1)
+        for w, b, o in zip(weight_ih, bias, out, strict=True):
+            torch.addmm(b, flat_x, w.t(), out=o.view(steps * batch, gates))
+        return out
     flat = torch.addmm(bias, x.reshape(steps * batch, -1), weight_ih.t())
     return flat.view(steps, batch, -1)
 
 
+def first_step_grad(grad_pre: Tensor, weight_hh: Tensor) -> Tensor:
+    """dL/dh0 = dL/da_0 U: (T, B, G), (G, H) -> (B, H); members (P, T, B, G), (P, G, H)."""
+    if weight_hh.dim() == 3:
+        weight_hh = aligned_members(weight_hh)
+        return torch.stack([g[0].mm(w) for g, w in zip(grad_pre, weight_hh, strict=True)])
+    return grad_pre[0].mm(weight_hh)
+
+
+def bias_grad(grad_pre: Tensor) -> Tensor:
+    """Sum over steps and batch: (T, B, G) -> (G,); members (P, T, B, G) -> (P, G)."""
+    return grad_pre.sum((-3, -2))
+
+
 def previous_states(first: Tensor, states: Tensor) -> Tensor:
-    """The state before every step: (B, H), (T, B, H) -> (T, B, H) = [first, states[:-1]]."""
+    """The state before every step: (B, H), (T, B, H) -> (T, B, H) = [first, states[:-1]];
+    with members, (P, B, H), (P, T, B, H) -> (P, T, B, H)."""
+    if states.dim() == 4:
+        return torch.cat([first.unsqueeze(1), states[:, :-1]], dim=1)
     return torch.cat([first.unsqueeze(0), states[:-1]])
 
 
@@ -116,6 +197,8 @@ def input_grads(grad_pre: Tensor, weight_ih: Tensor) -> Tensor:
     For few inputs (I <= G / 4, e.g. speech's 20) computed as (W^T grad_pre^T)^T, which MKL
     runs faster (about 1.4x) than grad_pre W; the transposed copy is small.
     """
+    if weight_ih.dim() == 3:  # members: the sum of their contributions (x is shared)
+        return sum(input_grads(g, w) for g, w in zip(grad_pre, weight_ih, strict=True))
     steps, batch, gates = grad_pre.shape
     flat = grad_pre.reshape(-1, gates)
     if 4 * weight_ih.shape[1] <= gates:
@@ -128,7 +211,12 @@ def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
 
     Computed as (inputs^T grad_pre)^T: MKL runs this orientation faster (up to 1.5x for a
     skinny K such as the speech task's 20 inputs) and the transposed copy is small.
+
+    Members: grad_pre (P, T, B, G) and inputs (T, B, K) shared or (P, T, B, K) -> (P, G, K).
     """
+    if grad_pre.dim() == 4:
+        rows = inputs.unbind(0) if inputs.dim() == 4 else [inputs] * grad_pre.shape[0]
+        return torch.stack([weight_grads(g, k) for g, k in zip(grad_pre, rows, strict=True)])
     flat_in = inputs.reshape(-1, inputs.shape[-1])
     return flat_in.t().mm(grad_pre.reshape(-1, grad_pre.shape[-1])).t().contiguous()
 
@@ -136,8 +224,13 @@ def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
 def recurrent_weight_grad(grad_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
     """sum_t grad_pre[t]^T h_{t-1} with h_{-1} = h0, without materialising the shifted states.
 
-    grad_pre (T, B, G), h0 (B, H), out (T, B, H) -> (G, H).
+    grad_pre (T, B, G), h0 (B, H), out (T, B, H) -> (G, H); members (P, T, B, G), (P, B, H),
+    (P, T, B, H) -> (P, G, H).
     """
+    if grad_pre.dim() == 4:
+        return torch.stack(
+            [recurrent_weight_grad(*rows) for rows in zip(grad_pre, h0, out, strict=True)]
+        )
     grad = h0.t().mm(grad_pre[0])  # (H, G): transposed, see weight_grads
     if out.shape[0] > 1:
         hidden = out.shape[-1]

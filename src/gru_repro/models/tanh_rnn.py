@@ -9,9 +9,13 @@ from torch.autograd.function import once_differentiable
 from gru_repro.models import kernels
 from gru_repro.models.recurrent import (
     RecurrentLayer,
+    bias_grad,
+    first_step_grad,
     input_grads,
     input_projection,
+    member_weights,
     recurrent_weight_grad,
+    sequence_copy,
     weight_grads,
 )
 
@@ -24,6 +28,9 @@ class TanhRNNFunction(torch.autograd.Function):
     (``loops.tanh_forward``). Backward: the loop back through time (``loops.tanh_backward``,
     dL/da_t for every step), then the weight gradients as single matmuls. The loops run in C++
     or Python, see :mod:`gru_repro.models.kernels`.
+
+    Also a population's (models/population_fused.py): stacked weights (P, ., .) and h0
+    (P, B, H) give out (P, T, B, H), h_n (P, B, H); x (T, B, I) is shared.
     """
 
     @staticmethod
@@ -31,28 +38,28 @@ class TanhRNNFunction(torch.autograd.Function):
         x = x.contiguous()
         ctx.loops = kernels.loops_for(x)
         out = input_projection(x, weight_ih, bias)  # (T, B, H): W x_t + b, then h_t in place
-        ctx.loops.tanh_forward(out, h0, weight_hh.t())
+        ctx.loops.tanh_forward(out, h0, member_weights(weight_hh).mT)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, out)
-        return out, out[-1].clone()
+        return out, out.select(-3, -1).clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, h0, weight_ih, weight_hh, out = ctx.saved_tensors
-        grad_pre = grad_out.clone(memory_format=torch.contiguous_format)  # (T, B, H) -> dL/da_t
-        ctx.loops.tanh_backward(grad_pre, grad_hn, out, weight_hh)
+        grad_pre = sequence_copy(grad_out)  # (T, B, H) -> dL/da_t
+        ctx.loops.tanh_backward(grad_pre, grad_hn, out, member_weights(weight_hh))
         needs = ctx.needs_input_grad
         grad_x = grad_h0 = grad_w_ih = grad_w_hh = grad_b = None
         if needs[0]:
             grad_x = input_grads(grad_pre, weight_ih)
         if needs[1]:
-            grad_h0 = grad_pre[0].mm(weight_hh)
+            grad_h0 = first_step_grad(grad_pre, weight_hh)
         if needs[2]:
             grad_w_ih = weight_grads(grad_pre, x)
         if needs[3]:
             grad_w_hh = recurrent_weight_grad(grad_pre, h0, out)
         if needs[4]:
-            grad_b = grad_pre.sum((0, 1))
+            grad_b = bias_grad(grad_pre)
         return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b
 
 

@@ -17,6 +17,9 @@
 // AVX-512 kernel where it applies, else ATen's matmul) into a preallocated buffer plus one
 // fused elementwise pass over raw pointers.
 //
+// A population's member layout (models/population_fused.py): stacked weights (P, K, N), and
+// every tensor with a leading member dimension; see "Member layout" below.
+//
 // Conventions: time-major tensors (T, B, K) whose last dimension is contiguous (views with a
 // row stride are fine, e.g. one gate block of a (T, B, G*H) buffer); (B, H) states likewise.
 // Gate blocks are stacked along the last dimension in torch.nn's order. Buffers passed in are
@@ -29,9 +32,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <optional>
+#include <vector>
 
 #include "recurrent_matmul.h"
 
@@ -85,19 +90,59 @@ inline T sigmoid(T x) {
 inline float tanh_(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
 inline double tanh_(double x) { return std::tanh(x); }
 
-// Row pointers into a (T, B, K) or (B, K) tensor with a contiguous last dimension.
+// Row pointers into a (T, B, K) or (B, K) tensor with a contiguous last dimension; with
+// `members`, a population's (P, T, B, K) or (P, B, K): member p's rows start at p * sm.
 template <typename T>
 struct Rows {
   T* data;
-  int64_t s0 = 0, s1 = 0;
-  explicit Rows(const Tensor& x) : data(x.data_ptr<T>()) {
+  int64_t sm = 0, s0 = 0, s1 = 0;
+  explicit Rows(const Tensor& x, bool members = false) : data(x.data_ptr<T>()) {
     TORCH_CHECK(x.device().is_cpu(), "the C++ loops run on CPU tensors only");
-    TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "expected a 2-d or 3-d tensor");
+    const int64_t dims = x.dim() - (members ? 1 : 0);
+    TORCH_CHECK(dims == 2 || dims == 3,
+                members ? "expected a 3-d or 4-d tensor (members first)"
+                        : "expected a 2-d or 3-d tensor");
     TORCH_CHECK(x.stride(-1) == 1 || x.size(-1) <= 1, "last dimension must be contiguous");
     s1 = x.stride(-2);
-    s0 = x.dim() == 3 ? x.stride(0) : 0;
+    s0 = dims == 3 ? x.stride(-3) : 0;
+    sm = members ? x.stride(0) : 0;
   }
-  T* at(int64_t t) const { return data + t * s0; }  // row 0 of step t
+  T* at(int64_t t, int64_t p = 0) const { return data + p * sm + t * s0; }  // row 0 of step t
+};
+
+// The recurrent weights of one run (K, N), or of a population's P members (P, K, N): one
+// RightOperand per member, each packed once per call as a single run's is.
+class MemberOperands {
+ public:
+  explicit MemberOperands(const Tensor& w) {
+    TORCH_CHECK(w.dim() == 2 || w.dim() == 3, "recurrent weights must be (K, N) or (P, K, N)");
+    if (w.dim() == 2) {
+      ops_.emplace_back(w);
+    } else {
+      ops_.reserve(w.size(0));
+      for (int64_t p = 0; p < w.size(0); ++p) ops_.emplace_back(w.select(0, p));
+    }
+  }
+  const RightOperand& operator[](int64_t p) const { return ops_[p]; }
+
+ private:
+  std::vector<RightOperand> ops_;
+};
+
+// Members of the population a loop runs (1 for a single run) and whether its tensors have the
+// leading member dimension: weights (P, K, N) say so.
+struct Members {
+  int64_t count = 1;
+  bool stacked = false;
+  explicit Members(const Tensor& weight) {
+    stacked = weight.dim() == 3;
+    count = stacked ? weight.size(0) : 1;
+  }
+  // Member p's slice of a (B, H) state, or of a population's (P, B, H).
+  template <typename T>
+  T* of(const Tensor& x, int64_t p) const {
+    return x.data_ptr<T>() + (stacked ? p * x.stride(0) : 0);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -303,8 +348,13 @@ SIMD_CLONES void lstm_grad(const T* __restrict__ a, const T* __restrict__ cp,
     }
 }
 
-void check_contiguous(std::initializer_list<const Tensor*> xs, const char* what) {
-  for (const Tensor* x : xs) TORCH_CHECK(x->is_contiguous(), what, " must be contiguous");
+// Contiguous; with members (stacked), each member's slice contiguous: the population's buffers
+// pad the member stride so that every member's slice is aligned as a fresh tensor is.
+void check_contiguous(std::initializer_list<const Tensor*> xs, const char* what,
+                      bool stacked = false) {
+  for (const Tensor* x : xs)
+    TORCH_CHECK(stacked ? x->size(0) == 0 || x->select(0, 0).is_contiguous() : x->is_contiguous(),
+                what, stacked ? " must be contiguous per member" : " must be contiguous");
 }
 
 // For tests: c (M, N) = beta c + alpha a (M, K) @ w (K, N), through the same RightOperand the
@@ -326,19 +376,47 @@ void recurrent_product(Tensor c, const Tensor& a, const Tensor& w, double alpha,
 // ---------------------------------------------------------------------------------------------
 // The loops over time, called from Python.
 
+// A (B, H) state buffer; for a population (P, B, H), each member's slice starting on a 64-byte
+// boundary as a fresh tensor does (products on misaligned operands may round differently).
+Tensor state_buffer(const Tensor& like, const Members& m, int64_t batch, int64_t hidden) {
+  if (!m.stacked) return at::empty({batch, hidden}, like.options());
+  const int64_t unit = std::max<int64_t>(1, 64 / static_cast<int64_t>(like.element_size()));
+  const int64_t stride = (batch * hidden + unit - 1) / unit * unit;
+  return at::empty({m.count * stride}, like.options())
+      .as_strided({m.count, batch, hidden}, {stride, hidden, 1});
+}
+
+// grad_h as the buffer the backward loops write into: itself for one run, an aligned copy for
+// a population.
+Tensor state_gradient(const Tensor& grad_h, const Members& m, int64_t batch, int64_t hidden) {
+  if (!m.stacked) return grad_h;
+  Tensor buffer = state_buffer(grad_h, m, batch, hidden);
+  buffer.copy_(grad_h);
+  return buffer;
+}
+
+// Member layout (a population of P runs): every tensor below gains a leading member dimension,
+// (T, B, K) -> (P, T, B, K), (B, H) -> (P, B, H), the weights (P, ., .), biases and peepholes
+// (P, .); member p's loop multiplies its B rows by its own weights and runs the elementwise
+// passes on its rows, exactly as the single run would. The members run one after another
+// (members are independent), so that each member's weights stay in cache over its sequence as
+// one run's do. Without the member dimension (2-d weights) everything is as for one run.
+
 // tanh RNN: h_t = tanh(a_t), a_t = W x_t + b + U h_{t-1}.
 // out (T, B, H): W x_t + b in, h_t out; h0 (B, H); w_hh_t (H, H) = U^T.
 void tanh_forward(Tensor out, const Tensor& h0, const Tensor& w_hh_t) {
-  check_contiguous({&out}, "out");
-  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const Members m(w_hh_t);
+  check_contiguous({&out}, "out", m.stacked);
+  const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "tanh_forward", [&] {
-    Rows<scalar_t> h(out), first(h0);
-    const RightOperand u_t(w_hh_t);
-    for (int64_t t = 0; t < steps; ++t) {
-      const scalar_t* prev = t == 0 ? first.data : h.at(t - 1);
-      u_t.multiply<scalar_t>(prev, t == 0 ? first.s1 : h.s1, h.at(t), h.s1, batch, 1, 1);
-      tanh_rows(h.at(t), h.s1, batch, hidden);
-    }
+    Rows<scalar_t> h(out, m.stacked), first(h0, m.stacked);
+    const MemberOperands u_t(w_hh_t);
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
+        const scalar_t* prev = t == 0 ? first.at(0, p) : h.at(t - 1, p);
+        u_t[p].multiply<scalar_t>(prev, t == 0 ? first.s1 : h.s1, h.at(t, p), h.s1, batch, 1, 1);
+        tanh_rows(h.at(t, p), h.s1, batch, hidden);
+      }
   });
 }
 
@@ -346,17 +424,20 @@ void tanh_forward(Tensor out, const Tensor& h0, const Tensor& w_hh_t) {
 // h_n; out (T, B, H) = h_t; weight_hh (H, H).
 void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
                    const Tensor& weight_hh) {
-  check_contiguous({&grad_pre, &out}, "grad_pre, out");
-  const int64_t steps = grad_pre.size(0), batch = grad_pre.size(1), hidden = grad_pre.size(2);
-  grad_pre.select(0, steps - 1).add_(grad_hn);
+  const Members m(weight_hh);
+  check_contiguous({&grad_pre, &out}, "grad_pre, out", m.stacked);
+  const int64_t steps = grad_pre.size(-3), batch = grad_pre.size(-2), hidden = grad_pre.size(-1);
+  grad_pre.select(-3, steps - 1).add_(grad_hn);
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "tanh_backward", [&] {
-    Rows<scalar_t> g(grad_pre), h(out);
-    const RightOperand u(weight_hh);
-    tanh_grad(g.at(steps - 1), h.at(steps - 1), batch, hidden);
-    for (int64_t t = steps - 1; t > 0; --t) {
-      u.multiply<scalar_t>(g.at(t), g.s1, g.at(t - 1), g.s1, batch, 1, 1);
-      tanh_grad(g.at(t - 1), h.at(t - 1), batch, hidden);
-    }
+    Rows<scalar_t> g(grad_pre, m.stacked), h(out, m.stacked);
+    const MemberOperands u(weight_hh);
+    for (int64_t p = 0; p < m.count; ++p)
+      tanh_grad(g.at(steps - 1, p), h.at(steps - 1, p), batch, hidden);
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = steps - 1; t > 0; --t) {
+        u[p].multiply<scalar_t>(g.at(t, p), g.s1, g.at(t - 1, p), g.s1, batch, 1, 1);
+        tanh_grad(g.at(t - 1, p), h.at(t - 1, p), batch, hidden);
+      }
   });
 }
 
@@ -365,19 +446,23 @@ void tanh_backward(Tensor grad_pre, const Tensor& grad_hn, const Tensor& out,
 // u_n_t (H, H); reset_h (T, B, H) <- r_t * h_{t-1}; out (T, B, H) <- h_t.
 void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
                        const Tensor& u_n_t, Tensor reset_h, Tensor out) {
-  check_contiguous({&gates, &reset_h, &out}, "buffers");
-  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const Members m(u_rz_t);
+  check_contiguous({&gates, &reset_h, &out}, "buffers", m.stacked);
+  const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "paper_gru_forward", [&] {
-    Rows<scalar_t> g(gates), rh(reset_h), h(out), first(h0);
-    const RightOperand u_rz(u_rz_t), u_n(u_n_t);
-    for (int64_t t = 0; t < steps; ++t) {
-      const scalar_t* hp = t == 0 ? first.data : h.at(t - 1);
-      const int64_t shp = t == 0 ? first.s1 : h.s1;
-      u_rz.multiply<scalar_t>(hp, shp, g.at(t), g.s1, batch, 1, 1);  // [r, z] columns
-      paper_gru_gates(g.at(t), g.s1, hp, shp, rh.at(t), rh.s1, batch, hidden);
-      u_n.multiply<scalar_t>(rh.at(t), rh.s1, g.at(t) + 2 * hidden, g.s1, batch, 1, 1);
-      paper_gru_state(g.at(t), g.s1, hp, shp, h.at(t), h.s1, batch, hidden);
-    }
+    Rows<scalar_t> g(gates, m.stacked), rh(reset_h, m.stacked), h(out, m.stacked),
+        first(h0, m.stacked);
+    const MemberOperands u_rz(u_rz_t), u_n(u_n_t);
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
+        const scalar_t* hp = t == 0 ? first.at(0, p) : h.at(t - 1, p);
+        const int64_t shp = t == 0 ? first.s1 : h.s1;
+        scalar_t* gt = g.at(t, p);
+        u_rz[p].multiply<scalar_t>(hp, shp, gt, g.s1, batch, 1, 1);  // [r, z] columns
+        paper_gru_gates(gt, g.s1, hp, shp, rh.at(t, p), rh.s1, batch, hidden);
+        u_n[p].multiply<scalar_t>(rh.at(t, p), rh.s1, gt + 2 * hidden, g.s1, batch, 1, 1);
+        paper_gru_state(gt, g.s1, hp, shp, h.at(t, p), h.s1, batch, hidden);
+      }
   });
 }
 
@@ -387,28 +472,35 @@ void paper_gru_forward(Tensor gates, const Tensor& h0, const Tensor& u_rz_t,
 Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
                           const Tensor& h0, const Tensor& out, const Tensor& u_rz,
                           const Tensor& u_n, Tensor grad_pre) {
+  const Members m(u_rz);
   check_contiguous({&grad_out, &grad_h, &gates, &h0, &out, &grad_pre},
-                   "paper_gru_backward operands");
-  const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
-  Tensor grad_next = at::empty_like(grad_h);
-  Tensor grad_rh = at::empty_like(grad_h);  // dL/d(r_t * h_{t-1})
+                   "paper_gru_backward operands", m.stacked);
+  const int64_t steps = grad_out.size(-3), batch = grad_out.size(-2), hidden = grad_out.size(-1);
+  grad_h = state_gradient(grad_h, m, batch, hidden);
+  Tensor grad_next = state_buffer(grad_h, m, batch, hidden);
+  Tensor grad_rh = at::empty({batch, hidden}, grad_h.options());  // dL/d(r_t * h_{t-1})
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "paper_gru_backward", [&] {
-    Rows<scalar_t> carry(grad_out), g(gates), h(out), gp(grad_pre);
+    Rows<scalar_t> carry(grad_out, m.stacked), g(gates, m.stacked), h(out, m.stacked),
+        gp(grad_pre, m.stacked);
     scalar_t* drh = grad_rh.data_ptr<scalar_t>();
-    const RightOperand u_n_right(u_n), u_rz_right(u_rz);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const scalar_t* dh = grad_h.data_ptr<scalar_t>();
-      const scalar_t* hp = t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>();
-      paper_gru_grad_zn(g.at(t), hp, dh, gp.at(t), batch, hidden);
-      u_n_right.multiply<scalar_t>(gp.at(t) + 2 * hidden, gp.s1, drh, hidden, batch);
-      scalar_t* next = grad_next.data_ptr<scalar_t>();
-      paper_gru_grad_r(g.at(t), hp, dh, drh,
-                       t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr), gp.at(t),
-                       next, batch, hidden);
-      u_rz_right.multiply<scalar_t>(gp.at(t), gp.s1, next, hidden, batch, 1, 1);
-      std::swap(grad_h, grad_next);
+    const MemberOperands u_n_right(u_n), u_rz_right(u_rz);
+    // member by member (its weights stay in cache); dh and next take turns per step
+    for (int64_t p = 0; p < m.count; ++p) {
+      scalar_t* dh = m.of<scalar_t>(grad_h, p);
+      scalar_t* next = m.of<scalar_t>(grad_next, p);
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        const scalar_t* hp = t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p);
+        paper_gru_grad_zn(g.at(t, p), hp, dh, gp.at(t, p), batch, hidden);
+        u_n_right[p].multiply<scalar_t>(gp.at(t, p) + 2 * hidden, gp.s1, drh, hidden, batch);
+        paper_gru_grad_r(g.at(t, p), hp, dh, drh,
+                         t > 0 ? carry.at(t - 1, p) : static_cast<const scalar_t*>(nullptr),
+                         gp.at(t, p), next, batch, hidden);
+        u_rz_right[p].multiply<scalar_t>(gp.at(t, p), gp.s1, next, hidden, batch, 1, 1);
+        std::swap(dh, next);
+      }
     }
   });
+  if (steps % 2 == 1) std::swap(grad_h, grad_next);  // where dL/dh0 ended, for every member
   return grad_h;
 }
 
@@ -417,21 +509,25 @@ Tensor paper_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& g
 // recur (T, B, 3H) <- U h_{t-1} + b_hh; out (T, B, H) <- h_t.
 void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_t,
                              const Tensor& bias_hh, Tensor recur, Tensor out) {
-  check_contiguous({&gates, &recur, &out}, "buffers");
-  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const Members m(w_hh_t);
+  check_contiguous({&gates, &recur, &out}, "buffers", m.stacked);
+  const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "reset_after_gru_forward", [&] {
-    Rows<scalar_t> g(gates), rec(recur), h(out), first(h0);
-    const RightOperand u_t(w_hh_t);
-    const Tensor bias = bias_hh.contiguous();
-    const scalar_t* b_hh = bias.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < steps; ++t) {
-      for (int64_t b = 0; b < batch; ++b)  // rec_t = b_hh + U h_{t-1}
-        std::copy(b_hh, b_hh + 3 * hidden, rec.at(t) + b * rec.s1);
-      u_t.multiply<scalar_t>(t == 0 ? first.data : h.at(t - 1), t == 0 ? first.s1 : h.s1,
-                             rec.at(t), rec.s1, batch, 1, 1);
-      reset_after_gru_cell(g.at(t), g.s1, rec.at(t), rec.s1, t == 0 ? first.data : h.at(t - 1),
-                           t == 0 ? first.s1 : h.s1, h.at(t), h.s1, batch, hidden);
-    }
+    Rows<scalar_t> g(gates, m.stacked), rec(recur, m.stacked), h(out, m.stacked),
+        first(h0, m.stacked);
+    const MemberOperands u_t(w_hh_t);
+    const Tensor bias = bias_hh.contiguous();  // (3H,) or (P, 3H)
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
+        const scalar_t* b_hh = m.of<scalar_t>(bias, p);
+        for (int64_t b = 0; b < batch; ++b)  // rec_t = b_hh + U h_{t-1}
+          std::copy(b_hh, b_hh + 3 * hidden, rec.at(t, p) + b * rec.s1);
+        const scalar_t* hp = t == 0 ? first.at(0, p) : h.at(t - 1, p);
+        const int64_t shp = t == 0 ? first.s1 : h.s1;
+        u_t[p].multiply<scalar_t>(hp, shp, rec.at(t, p), rec.s1, batch, 1, 1);
+        reset_after_gru_cell(g.at(t, p), g.s1, rec.at(t, p), rec.s1, hp, shp, h.at(t, p), h.s1,
+                             batch, hidden);
+      }
   });
 }
 
@@ -442,22 +538,31 @@ void reset_after_gru_forward(Tensor gates, const Tensor& h0, const Tensor& w_hh_
 Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Tensor& gates,
                                 const Tensor& recur, const Tensor& h0, const Tensor& out,
                                 const Tensor& weight_hh, Tensor grad_recur, Tensor grad_n) {
+  const Members m(weight_hh);
   check_contiguous({&grad_out, &grad_h, &gates, &recur, &h0, &out, &grad_recur, &grad_n},
-                   "reset_after_gru_backward operands");
-  const int64_t steps = grad_out.size(0), batch = grad_out.size(1), hidden = grad_out.size(2);
-  Tensor grad_next = at::empty_like(grad_h);
+                   "reset_after_gru_backward operands", m.stacked);
+  const int64_t steps = grad_out.size(-3), batch = grad_out.size(-2), hidden = grad_out.size(-1);
+  grad_h = state_gradient(grad_h, m, batch, hidden);
+  Tensor grad_next = state_buffer(grad_h, m, batch, hidden);
   AT_DISPATCH_FLOATING_TYPES(grad_recur.scalar_type(), "reset_after_gru_backward", [&] {
-    Rows<scalar_t> carry(grad_out), g(gates), rec(recur), h(out), gr(grad_recur), gn(grad_n);
-    const RightOperand u(weight_hh);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      reset_after_gru_grad(g.at(t), rec.at(t), t > 0 ? h.at(t - 1) : h0.data_ptr<scalar_t>(),
-                           grad_h.data_ptr<scalar_t>(),
-                           t > 0 ? carry.at(t - 1) : static_cast<const scalar_t*>(nullptr),
-                           gr.at(t), gn.at(t), grad_next.data_ptr<scalar_t>(), batch, hidden);
-      u.multiply<scalar_t>(gr.at(t), gr.s1, grad_next.data_ptr<scalar_t>(), hidden, batch, 1, 1);
-      std::swap(grad_h, grad_next);
+    Rows<scalar_t> carry(grad_out, m.stacked), g(gates, m.stacked), rec(recur, m.stacked),
+        h(out, m.stacked), gr(grad_recur, m.stacked), gn(grad_n, m.stacked);
+    const MemberOperands u(weight_hh);
+    // member by member (its weights stay in cache); dh and next take turns per step
+    for (int64_t p = 0; p < m.count; ++p) {
+      scalar_t* dh = m.of<scalar_t>(grad_h, p);
+      scalar_t* next = m.of<scalar_t>(grad_next, p);
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        reset_after_gru_grad(
+            g.at(t, p), rec.at(t, p), t > 0 ? h.at(t - 1, p) : m.of<scalar_t>(h0, p), dh,
+            t > 0 ? carry.at(t - 1, p) : static_cast<const scalar_t*>(nullptr), gr.at(t, p),
+            gn.at(t, p), next, batch, hidden);
+        u[p].multiply<scalar_t>(gr.at(t, p), gr.s1, next, hidden, batch, 1, 1);
+        std::swap(dh, next);
+      }
     }
   });
+  if (steps % 2 == 1) std::swap(grad_h, grad_next);  // where dL/dh0 ended, for every member
   return grad_h;
 }
 
@@ -467,62 +572,74 @@ Tensor reset_after_gru_backward(const Tensor& grad_out, Tensor grad_h, const Ten
 void lstm_forward(Tensor gates, const Tensor& h0, const Tensor& c0, const Tensor& w_hh_t,
                   const std::optional<Tensor>& peephole, Tensor cells, Tensor tanh_cells,
                   Tensor out) {
-  check_contiguous({&gates, &cells, &tanh_cells, &out}, "buffers");
-  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const Members m(w_hh_t);
+  check_contiguous({&gates, &cells, &tanh_cells, &out}, "buffers", m.stacked);
+  const int64_t steps = out.size(-3), batch = out.size(-2), hidden = out.size(-1);
   const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
-    Rows<scalar_t> g(gates), c(cells), tc(tanh_cells), h(out), first_h(h0), first_c(c0);
-    const Tensor v = peep ? peephole->contiguous() : Tensor();
-    const RightOperand u_t(w_hh_t);
+    Rows<scalar_t> g(gates, m.stacked), c(cells, m.stacked), tc(tanh_cells, m.stacked),
+        h(out, m.stacked), first_h(h0, m.stacked), first_c(c0, m.stacked);
+    const Tensor v = peep ? peephole->contiguous() : Tensor();  // (3, H) or (P, 3, H)
+    const MemberOperands u_t(w_hh_t);
     // U h_{t-1} goes to a small buffer that stays in cache; the cell adds it to gates[t].
     Tensor rec = at::empty({batch, 4 * hidden}, gates.options());
     scalar_t* rp = rec.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < steps; ++t) {
-      u_t.multiply<scalar_t>(t == 0 ? first_h.data : h.at(t - 1), t == 0 ? first_h.s1 : h.s1, rp,
-                             4 * hidden, batch);
-      const scalar_t* cp = t == 0 ? first_c.data : c.at(t - 1);
-      const int64_t scp = t == 0 ? first_c.s1 : c.s1;
-      if (peep)
-        lstm_cell<scalar_t, true>(g.at(t), g.s1, rp, cp, scp, c.at(t), tc.at(t), h.at(t),
-                                  v.data_ptr<scalar_t>(), batch, hidden);
-      else
-        lstm_cell<scalar_t, false>(g.at(t), g.s1, rp, cp, scp, c.at(t), tc.at(t), h.at(t),
-                                   nullptr, batch, hidden);
-    }
+    for (int64_t p = 0; p < m.count; ++p)
+      for (int64_t t = 0; t < steps; ++t) {
+        u_t[p].multiply<scalar_t>(t == 0 ? first_h.at(0, p) : h.at(t - 1, p),
+                                  t == 0 ? first_h.s1 : h.s1, rp, 4 * hidden, batch);
+        const scalar_t* cp = t == 0 ? first_c.at(0, p) : c.at(t - 1, p);
+        const int64_t scp = t == 0 ? first_c.s1 : c.s1;
+        if (peep)
+          lstm_cell<scalar_t, true>(g.at(t, p), g.s1, rp, cp, scp, c.at(t, p), tc.at(t, p),
+                                    h.at(t, p), m.of<scalar_t>(v, p), batch,
+                                    hidden);
+        else
+          lstm_cell<scalar_t, false>(g.at(t, p), g.s1, rp, cp, scp, c.at(t, p), tc.at(t, p),
+                                     h.at(t, p), nullptr, batch, hidden);
+      }
   });
 }
 
-// grad_hs (T, B, H): dL/dh_t from above (read only here; a buffer for the Python loops); grad_c (B, H): dL/dc_{T-1} in,
-// dL/dc0 out; gates (T, B, 4H) = [i, f, g, o]; c0 (B, H); cells, tanh_cells (T, B, H);
-// peephole (3, H) or None; weight_hh (4H, H); grad_pre (T, B, 4H) <- dL/d[a_i, a_f, a_g, a_o];
-// grad_peephole (3, H) zeros in, dL/dV out (ignored without peepholes).
+// grad_hs (T, B, H): dL/dh_t from above (read only here; a buffer for the Python loops); grad_c
+// (B, H): dL/dc_{T-1} in, dL/dc0 out; gates (T, B, 4H) = [i, f, g, o]; c0 (B, H); cells,
+// tanh_cells (T, B, H); peephole (3, H) or None; weight_hh (4H, H); grad_pre (T, B, 4H) <-
+// dL/d[a_i, a_f, a_g, a_o]; grad_peephole (3, H) zeros in, dL/dV out (ignored without
+// peepholes).
 void lstm_backward(Tensor grad_hs, Tensor grad_c, const Tensor& gates, const Tensor& c0,
                    const Tensor& cells, const Tensor& tanh_cells,
                    const std::optional<Tensor>& peephole, const Tensor& weight_hh,
                    Tensor grad_pre, Tensor grad_peephole) {
+  const Members m(weight_hh);
   check_contiguous(
       {&grad_hs, &grad_c, &gates, &c0, &cells, &tanh_cells, &grad_pre, &grad_peephole},
-      "lstm_backward operands");
-  const int64_t steps = grad_hs.size(0), batch = grad_hs.size(1), hidden = grad_hs.size(2);
+      "lstm_backward operands", m.stacked);
+  const int64_t steps = grad_hs.size(-3), batch = grad_hs.size(-2), hidden = grad_hs.size(-1);
   const bool peep = peephole.has_value() && peephole->defined();
   AT_DISPATCH_FLOATING_TYPES(grad_pre.scalar_type(), "lstm_backward", [&] {
-    Rows<scalar_t> gh(grad_hs), g(gates), c(cells), tc(tanh_cells), gp(grad_pre);
-    scalar_t* dc = grad_c.data_ptr<scalar_t>();
+    Rows<scalar_t> gh(grad_hs, m.stacked), g(gates, m.stacked), c(cells, m.stacked),
+        tc(tanh_cells, m.stacked), gp(grad_pre, m.stacked);
     const Tensor v = peep ? peephole->contiguous() : Tensor();
-    // dL/dh_t through h_{t+1}'s gates, in a small buffer that stays in cache.
-    Tensor grad_rec = at::zeros_like(grad_c);
+    // dL/dh_t through h_{t+1}'s gates, in a small buffer that stays in cache (zeros at T-1).
+    Tensor grad_rec = at::zeros({batch, hidden}, grad_c.options());
     scalar_t* dhr = grad_rec.data_ptr<scalar_t>();
-    const RightOperand u(weight_hh);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      if (t < steps - 1) u.multiply<scalar_t>(gp.at(t + 1), gp.s1, dhr, hidden, batch);
-      const scalar_t* cp = t > 0 ? c.at(t - 1) : c0.data_ptr<scalar_t>();
-      if (peep)
-        lstm_grad<scalar_t, true>(g.at(t), cp, c.at(t), tc.at(t), v.data_ptr<scalar_t>(),
-                                  gh.at(t), dhr, dc, gp.at(t),
-                                  grad_peephole.data_ptr<scalar_t>(), batch, hidden);
-      else
-        lstm_grad<scalar_t, false>(g.at(t), cp, c.at(t), tc.at(t), nullptr, gh.at(t), dhr, dc,
-                                   gp.at(t), nullptr, batch, hidden);
+    const MemberOperands u(weight_hh);
+    for (int64_t p = 0; p < m.count; ++p) {
+      if (p > 0) grad_rec.zero_();
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        if (t < steps - 1) u[p].multiply<scalar_t>(gp.at(t + 1, p), gp.s1, dhr, hidden, batch);
+        const scalar_t* cp = t > 0 ? c.at(t - 1, p) : m.of<scalar_t>(c0, p);
+        scalar_t* dc = m.of<scalar_t>(grad_c, p);
+        if (peep)
+          lstm_grad<scalar_t, true>(g.at(t, p), cp, c.at(t, p), tc.at(t, p),
+                                    m.of<scalar_t>(v, p), gh.at(t, p), dhr, dc,
+                                    gp.at(t, p),
+                                    m.of<scalar_t>(grad_peephole, p), batch,
+                                    hidden);
+        else
+          lstm_grad<scalar_t, false>(g.at(t, p), cp, c.at(t, p), tc.at(t, p), nullptr,
+                                     gh.at(t, p), dhr, dc, gp.at(t, p), nullptr, batch, hidden);
+      }
     }
   });
 }
