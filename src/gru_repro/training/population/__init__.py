@@ -25,6 +25,7 @@ from gru_repro.training.population.noise import PopulationWeightNoise, noisy_mem
 from gru_repro.training.population.optim import (
     PopulationFlooredRMSprop,
     PopulationRMSprop,
+    build_population_optimization,
     build_population_optimizer,
 )
 from gru_repro.training.population.schedule import PopulationSchedule, build_population_schedule
@@ -40,6 +41,7 @@ __all__ = [
     "PopulationSchedule",
     "PopulationWeightNoise",
     "backward_and_clip_members",
+    "build_population_optimization",
     "build_population_optimizer",
     "build_population_schedule",
     "clip_member_gradient_norms",

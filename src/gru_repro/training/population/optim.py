@@ -21,7 +21,8 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from gru_repro.training.optim import OPTIMIZERS
+from gru_repro.training.optim import OPTIMIZERS, SCHEDULE_KEYS
+from gru_repro.training.population.schedule import PopulationSchedule, build_population_schedule
 from gru_repro.training.population.stacked import PopulationOptimizer
 
 
@@ -142,13 +143,10 @@ def build_population_optimizer(
     weight_decay: float = 0.0,
     decay: float = 0.95,
     rms_floor: float = 0.01,
-    schedule: str = "constant",
-    final_lr_fraction: float = 1.0,
     lr_update: str = "auto",
 ) -> PopulationOptimizer:
     """``training.optim.build_optimizer`` for a population: the same knobs, ``lrs`` (one per
-    member) instead of ``lr``. ``schedule``/``final_lr_fraction`` belong to the schedule."""
-    del schedule, final_lr_fraction
+    member) instead of ``lr``."""
     if name == "rmsprop":
         return PopulationRMSprop(
             params,
@@ -165,3 +163,14 @@ def build_population_optimizer(
             params, lrs, decay=decay, momentum=momentum, rms_floor=rms_floor, lr_update=lr_update
         )
     raise ValueError(f"unknown optim.name {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+
+
+def build_population_optimization(
+    params: Sequence[Tensor], *, lrs: Sequence[float], optim_options: dict, total_updates: int
+) -> tuple[PopulationOptimizer, PopulationSchedule]:
+    """``training.optim.build_optimization`` for a population: the ``optim`` group (without
+    ``lr``) split the same way, ``SCHEDULE_KEYS`` to the schedule, the rest to the optimizer."""
+    knobs = {k: v for k, v in optim_options.items() if k not in SCHEDULE_KEYS}
+    schedule = {k: v for k, v in optim_options.items() if k in SCHEDULE_KEYS}
+    optimizer = build_population_optimizer(params, lrs=lrs, **knobs)
+    return optimizer, build_population_schedule(optimizer, total_updates=total_updates, **schedule)

@@ -93,7 +93,7 @@ class PopulationSchedule:
 
 
 def build_population_schedule(
-    optimizer, *, schedule: str, total_updates: int, final_lr_fraction: float = 0.01
+    optimizer, *, total_updates: int, schedule: str = "constant", final_lr_fraction: float = 0.01
 ) -> PopulationSchedule:
     """``training.optim.build_scheduler`` for a population optimizer."""
     return PopulationSchedule(

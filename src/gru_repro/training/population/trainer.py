@@ -45,7 +45,6 @@ from gru_repro.training.checkpoint import plain_data, restore_rng_state, seed_ev
 from gru_repro.training.evaluation import SplitEvaluator
 from gru_repro.training.loop import EVAL_NOISE_SEED_OFFSET, NOISE_SEED_OFFSET, SHUFFLE_SEED_OFFSET
 from gru_repro.training.metrics import NLLTotals, batch_loss
-from gru_repro.training.optim import SCHEDULE_KEYS
 from gru_repro.training.population.clipping import backward_and_clip_members
 from gru_repro.training.population.evaluation import PopulationEvaluator
 from gru_repro.training.population.members import (
@@ -54,8 +53,7 @@ from gru_repro.training.population.members import (
     member_schedule_state_dict,
 )
 from gru_repro.training.population.noise import PopulationWeightNoise
-from gru_repro.training.population.optim import build_population_optimizer
-from gru_repro.training.population.schedule import build_population_schedule
+from gru_repro.training.population.optim import build_population_optimization
 from gru_repro.training.run_record import RunRecord, describe_run, model_bundle, resume_bundle
 from gru_repro.training.run_state import RunState
 from gru_repro.training.settings import TrainerSettings
@@ -110,15 +108,11 @@ class PopulationTrainer:
         )
         self.updates_per_epoch = math.ceil(len(splits.train) / settings.batch_size)
         params = list(self.population.parameters())
-        self.optimizer = build_population_optimizer(
-            params, lrs=[m.lr for m in self.members], **self.optim_options
-        )
-        self.schedule = build_population_schedule(
-            self.optimizer,
+        self.optimizer, self.schedule = build_population_optimization(
+            params,
+            lrs=[m.lr for m in self.members],
+            optim_options=self.optim_options,
             total_updates=settings.max_epochs * self.updates_per_epoch,
-            # build_scheduler's defaults where the options leave them out
-            **{"schedule": "constant", "final_lr_fraction": 0.01}
-            | {k: v for k, v in self.optim_options.items() if k in SCHEDULE_KEYS},
         )
         self.noise = PopulationWeightNoise(
             self.population,
