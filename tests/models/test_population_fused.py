@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from exploding import Amplify
 from unit_cases import VARIANTS
 
@@ -21,7 +22,11 @@ from gru_repro.models import build_model, kernels
 from gru_repro.models.gru import PaperGRUFunction, ResetAfterGRUFunction
 from gru_repro.models.lstm import LSTMFunction
 from gru_repro.models.population import FunctionalPopulation, build_population
-from gru_repro.models.population_fused import FusedPopulation, MemberLinearFunction
+from gru_repro.models.population_fused import (
+    FusedPopulation,
+    MemberBernoulliNLL,
+    MemberLinearFunction,
+)
 from gru_repro.models.recurrent import exact_member_products, exact_members, member_empty
 from gru_repro.models.tanh_rnn import TanhRNNFunction
 from gru_repro.training.clipping import clip_or_rescue
@@ -237,6 +242,17 @@ def test_gradcheck_member_linear():
     weight = torch.rand(3, 6, 5, generator=gen, dtype=torch.float64).requires_grad_()
     bias = torch.rand(3, 6, generator=gen, dtype=torch.float64).requires_grad_()
     assert torch.autograd.gradcheck(MemberLinearFunction.apply, (hidden, weight, bias))
+
+
+def test_member_bernoulli_nll_is_torchs_within_rounding_and_its_gradient_checks():
+    gen = torch.Generator().manual_seed(7)
+    logits = (torch.randn(3, 5, 2, 6, generator=gen, dtype=torch.float64) * 30).requires_grad_()
+    targets = (torch.rand(5, 2, 6, generator=gen) < 0.3).double()
+    expected = F.binary_cross_entropy_with_logits(
+        logits, targets.expand_as(logits), reduction="none"
+    ).sum(-1)
+    torch.testing.assert_close(MemberBernoulliNLL.apply(logits, targets), expected)
+    assert torch.autograd.gradcheck(MemberBernoulliNLL.apply, (logits / 30, targets))
 
 
 def test_member_linear_batched_equals_exact_within_rounding():

@@ -126,6 +126,26 @@ class MemberLinearFunction(torch.autograd.Function):
         return grad_hidden, torch.stack(grad_weight), torch.stack(grad_bias)
 
 
+class MemberBernoulliNLL(torch.autograd.Function):
+    """The Bernoulli NLL of logits (P, T, B, D) against targets (T, B, D) shared by the members,
+    summed over D -> (P, T, B): ``softplus(x) - t x``, the same function as
+    ``F.binary_cross_entropy_with_logits`` in fewer passes over the (P, T, B, D) logits (2
+    forward, 1 backward: ``(sigmoid(x) - t) g``), which is a quarter of a batched population's
+    update at batch 8. Agrees with torch's within float32 rounding (~1e-7 relative); the exact
+    path keeps torch's call."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor) -> Tensor:
+        ctx.save_for_backward(logits, targets)
+        return torch.addcmul(F.softplus(logits), logits, targets, value=-1).sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        logits, targets = ctx.saved_tensors
+        return torch.sigmoid(logits).sub_(targets).mul_(grad.unsqueeze(-1)), None
+
+
 def _aligned(x: Tensor) -> bool:
     """Whether every member slice of ``x`` (P, ...) is contiguous and starts on a boundary."""
     return x[0].is_contiguous() and all(
@@ -154,8 +174,7 @@ class FusedPopulation(FunctionalPopulation):
         # each member's nn.Linear on its own states: batched, or exact per member (recurrent.py)
         logits = MemberLinearFunction.apply(hidden, linear.weight, linear.bias)  # (P, T, B, D)
         if not exact_members(logits):  # one call over all members (float32 rounding)
-            targets = batch.targets.expand_as(logits)
-            nll = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+            nll = MemberBernoulliNLL.apply(logits, batch.targets)
             return nll.masked_fill(~batch.mask, 0.0)  # (P, T, B)
         # exact: the NLL per member (the single run's call on its aligned slice): exp and log
         # run vectorised except in a tensor's tail, so one call over all members would give
