@@ -14,7 +14,8 @@ from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol, run_dir
-from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
+from gru_repro.reports.table2 import table2_csv, table2_rows
+from gru_repro.reports.table2_markdown import table2_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LRS = (1e-4, 1e-3)
