@@ -84,15 +84,16 @@ reproduce-quick: install data ## Quick protocol on real data: trains into OUT/qu
 # Each report set (REPORT_SETS in reports/protocol.py) shows the newest protocol of its set that
 # has finished runs (reports/report_sets.py): results/released/ switches to the released code's
 # exact training once its runs are committed, and is left as it is while no protocol has runs.
+REPORTS_RELEASED = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set released --out $(FULL_OUT)/released $(REPORT_FLAGS)
 reports: install ## [results/] Rebuild results/ and results/released/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
 	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set full --out $(FULL_OUT) $(REPORT_FLAGS)
-	$(MAKE) --no-print-directory reports-released
+	$(REPORTS_RELEASED)
 
 ablations: install ## [results/] Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py
 
 reports-released: install ## [results/] Rebuild results/released/ from the released code's exact training in results/runs, until its runs exist the released optimizer's
-	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set released --out $(FULL_OUT)/released $(REPORT_FLAGS)
+	$(REPORTS_RELEASED)
 
 reports-quick: install ## Rebuild OUT/quick/ from the quick protocol's runs in OUT/quick/runs
 	$(PY) scripts/make_reports.py --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPORT_FLAGS)

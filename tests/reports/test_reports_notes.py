@@ -271,6 +271,7 @@ def _table2_row(
         batch_size="",
         max_epochs="",
         early_stopping="",
+        grad_clip="",
         objective="",
         nll_convention="",
         note="",

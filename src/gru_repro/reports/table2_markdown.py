@@ -50,27 +50,28 @@ OPTIONAL = ("objective",)  # left out where no run records it (runs before it wa
 
 def budget_line(rows: list[Table2Row]) -> str:
     """One line: each budget setting with its value, or each value with the data sets that ran
-    with it when they differ; settings no run records are named as such (objective: left out,
-    as runs before it was recorded have none)."""
+    with it when they differ ("not recorded" for data sets whose runs lack it). A setting no
+    run records is named as such, except the objective, left out then (runs from before it
+    was recorded). Rows with no run read (not run yet) do not count."""
+    ran = [r for r in rows if r.n_seeds or any(getattr(r, key) for key in BUDGET)]
     parts = []
     for key, (name, form) in BUDGET.items():
         by_value: dict[str, list[str]] = {}
-        for row in rows:
+        for row in ran:
             value = getattr(row, key)
-            if value:
-                by_value.setdefault(value, [])
-                if row.dataset not in by_value[value]:
-                    by_value[value].append(row.dataset)
-        if not by_value:
+            shown = form.format(value) if value else "not recorded"
+            datasets = by_value.setdefault(shown, [])
+            if row.dataset not in datasets:
+                datasets.append(row.dataset)
+        if set(by_value) <= {"not recorded"}:
             if key not in OPTIONAL:
                 parts.append(f"{name}: not recorded by the runs")
             continue
         if len(by_value) == 1:
-            parts.append(f"{name}: {form.format(next(iter(by_value)))}")
+            parts.append(f"{name}: {next(iter(by_value))}")
         else:
             parts.append(
-                f"{name}: "
-                + ", ".join(f"{form.format(v)} ({', '.join(d)})" for v, d in by_value.items())
+                f"{name}: " + ", ".join(f"{v} ({', '.join(d)})" for v, d in by_value.items())
             )
     return "Budget (read from the runs' metrics.json): " + "; ".join(parts) + "."
 
