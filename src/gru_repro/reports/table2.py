@@ -128,14 +128,15 @@ def _clipping(run: Run) -> str | None:
     return f"global norm {norm:g}" if isinstance(norm, (int, float)) and norm > 0 else "none"
 
 
+# Where a run may record what its optimizer minimises (e.g. "sum", "mean"): a setting of the
+# trainer, so in metrics.json or its identity's trainer section. Only a name counts, never a
+# number (a final loss value under the same key).
+OBJECTIVE_KEYS = ("objective", "loss")
+
+
 def _objective(run: Run) -> str | None:
-    value = next(
-        (run_setting(run, k) for k in OBJECTIVE_KEYS if run_setting(run, k) is not None), None
-    )
-    return None if value is None else str(value)
-
-
-OBJECTIVE_KEYS = ("objective", "loss")  # where a run may record what its optimizer minimises
+    names = (run_setting(run, key) for key in OBJECTIVE_KEYS)
+    return next((name for name in names if isinstance(name, str) and name), None)
 
 
 def budget_settings(runs: list[Run]) -> dict[str, str]:
