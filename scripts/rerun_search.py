@@ -2,6 +2,8 @@
 
     python scripts/rerun_search.py --experiment music/jsb                 # train, then compare
     python scripts/rerun_search.py --experiment music/jsb --compare-only  # compare what is there
+    python scripts/rerun_search.py --experiment music/jsb --singles-only  # only the single runs
+    python scripts/rerun_search.py --experiment music/jsb --time-singles  # + the old path, timed
 
 Training: the experiment's search (seed 1, every unit x every candidate) with
 ``trainer.population=auto`` (one population process per unit, scripts/reproduce.py's default)
@@ -14,9 +16,17 @@ Comparison (``<out>/README.md``, written by this script from the two runs roots)
 candidate the committed run's and the rerun's validation and test NLL, status and epochs, the
 selected learning rate of both, and the wall time: the committed single runs' summed
 ``wall_seconds`` (each ran alone, one after another or two at a time, as recorded) against the
-rerun's measured wall time. The match criterion (``TOLERANCE``) is stated in the report: float32
-training reruns agree within rounding, which grows through 100-200 epochs, and an early stop
-one patience window later or sooner moves a candidate's NLL by a few thousandths.
+rerun's measured wall time; with ``--time-singles`` also the same search trained the old way (one
+process per run, ``trainer.population=off``) on this machine, timed, into
+``<out>/single_runs``: the same-machine before and after. The match criterion (``TOLERANCE``)
+is stated in the report: float32 training reruns agree within rounding, which grows through
+100-200 epochs, and an early stop one patience window later or sooner moves a candidate's NLL
+by a few thousandths.
+
+Where a candidate does not match, the script also trains it as a single run on today's code
+(``<out>/singles``, one process, no population) and reports it beside the population member:
+a single run that gives the member's numbers says the difference comes from the code since
+the committed runs, not from training it in a population.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from pathlib import Path
 
 from gru_repro.atomic import atomic_write_text
 from gru_repro.provenance import cpu_model, git_commit
-from gru_repro.reports.collect import Run, UnitResult, collect_experiment
+from gru_repro.reports.collect import Run, UnitResult, collect_experiment, read_run
 from gru_repro.reports.protocol import SEARCH_SEED, ExperimentPlan, Protocol
 from gru_repro.reports.table2 import UNIT_LABELS
 
@@ -44,17 +54,20 @@ PROTOCOL = "full"  # the committed protocol whose search is rerun (results/runs/
 RERUN_FILE = "rerun.json"
 
 
-def train(experiment: str, runs_root: Path, launcher: str, extra: list[str]) -> dict:
-    """Run the experiment's search as populations into ``runs_root``; its timing record."""
+def train(
+    experiment: str, runs_root: Path, launcher: str, extra: list[str], population: bool = True
+) -> dict:
+    """Run the experiment's search into ``runs_root``, as populations or one process per run
+    (``population=False``, the path before populations); its timing record."""
     command = [
         sys.executable,
         "-m",
         "gru_repro.train",
         "-m",
         f"experiment={experiment}",
-        "trainer.population=auto",
+        f"trainer.population={'auto' if population else 'off'}",
         f"hydra/launcher={launcher}",
-        f"paths.output_root={runs_root}",
+        f"paths.output_root={_shown(runs_root)}",
         *extra,
     ]
     start_wall = time.time()
@@ -81,6 +94,37 @@ def _shown(path: Path) -> str:
     return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
 
+def _single_command(experiment: str, unit: str, lr: float, root: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "gru_repro.train", f"experiment={experiment}", f"model={unit}",
+        f"optim.lr={lr!r}", f"seed={SEARCH_SEED}", f"paths.output_root={_shown(root)}",
+        "trainer.progress=false",
+    ]  # fmt: skip
+
+
+def mismatches(plan: ExperimentPlan, reference_root: Path, rerun_root: Path) -> list:
+    """(unit, lr) of the candidates whose rerun does not match the committed run."""
+    reference, _ = collect_experiment(plan, reference_root)
+    rerun, _ = collect_experiment(plan, rerun_root)
+    return [
+        (unit, lr)
+        for unit in plan.units
+        for lr in sorted(plan.lrs)
+        if not _matches(reference.units[unit].candidates[lr], rerun.units[unit].candidates[lr])
+    ]
+
+
+def _matches(ref: Run | None, new: Run | None) -> bool:
+    deltas = [_nll(new, k) - _nll(ref, k) for k in ("valid_nll", "test_nll")]
+    both_diverged = all(r is not None and r.status == "diverged" for r in (ref, new))
+    return both_diverged or all(math.isfinite(d) and abs(d) <= TOLERANCE for d in deltas)
+
+
+def _shown_command(command: str) -> str:
+    """A recorded command with this checkout's absolute path left out."""
+    return command.replace(f"{REPO_ROOT.as_posix()}/", "")
+
+
 def _nll(run: Run | None, key: str) -> float:
     return run.get(key) if run is not None and run.usable else math.nan
 
@@ -101,8 +145,7 @@ def candidate_rows(reference: UnitResult, rerun: UnitResult) -> tuple[list[str],
     for lr in sorted(reference.candidates):
         ref, new = reference.candidates[lr], rerun.candidates.get(lr)
         deltas = [_nll(new, k) - _nll(ref, k) for k in ("valid_nll", "test_nll")]
-        both_diverged = all(r is not None and r.status == "diverged" for r in (ref, new))
-        ok = both_diverged or all(math.isfinite(d) and abs(d) <= TOLERANCE for d in deltas)
+        ok = _matches(ref, new)
         compared += 1
         matched += ok
         marks = "".join(
@@ -148,6 +191,33 @@ def search_plan(reference_root: Path, experiment: str) -> ExperimentPlan:
     return dataclasses.replace(plans[experiment], seeds=(SEARCH_SEED,))
 
 
+def singles_lines(plan: ExperimentPlan, rerun_root: Path, singles_root: Path, odd: list) -> list:
+    """The non-matching candidates' single runs on today's code beside their members."""
+    if not odd:
+        return []
+    lines = [
+        "",
+        "Non-matching candidates trained again as single runs on this code (one process, no "
+        f"population; `{_shown(singles_root)}`):",
+        "",
+        "| unit | lr | valid (member) | valid (single) | test (member) | test (single) "
+        "| status @ epochs (member) | status @ epochs (single) | member = single |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for unit, lr in odd:
+        member = read_run(plan.run_dir(rerun_root, unit, lr, SEARCH_SEED))
+        single = read_run(plan.run_dir(singles_root, unit, lr, SEARCH_SEED))
+        same = single is not None and _matches(single, member)
+        lines.append(
+            f"| {UNIT_LABELS.get(unit, unit)} | {lr:.3g} "
+            f"| {_fmt(_nll(member, 'valid_nll'))} | {_fmt(_nll(single, 'valid_nll'))} "
+            f"| {_fmt(_nll(member, 'test_nll'))} | {_fmt(_nll(single, 'test_nll'))} "
+            f"| {_status(member)} | {_status(single)} "
+            f"| {'yes' if same else ('not trained' if single is None else 'NO')} |"
+        )
+    return lines
+
+
 def comparison_markdown(experiment: str, reference_root: Path, rerun_root: Path, timing) -> str:
     plan = search_plan(reference_root, experiment)
     reference, _ = collect_experiment(plan, reference_root)
@@ -177,6 +247,8 @@ def comparison_markdown(experiment: str, reference_root: Path, rerun_root: Path,
         matched, compared = matched + m, compared + c
     lines += ["", f"Candidates matching: {matched} of {compared}.", "", "Selection:", ""]
     lines += [selection_line(reference.units[u], rerun.units[u]) for u in plan.units]
+    odd = mismatches(plan, reference_root, rerun_root)
+    lines += singles_lines(plan, rerun_root, rerun_root.parent / "singles", odd)
     committed_wall = sum(
         r.get("wall_seconds")
         for u in plan.units
@@ -189,15 +261,29 @@ def comparison_markdown(experiment: str, reference_root: Path, rerun_root: Path,
         "the sum of their recorded wall_seconds (they ran on another day and machine, so the "
         "ratio is indicative)."
     )
+    singles = (timing or {}).get("single_runs")
+    if singles:
+        lines.append(
+            f"- before, on this machine: the same search as one process per run "
+            f"(`{_shown_command(singles['command'])}`, the path without populations): "
+            f"{singles['wall_seconds'] / 60:.1f} min wall, {singles['cpu_seconds'] / 60:.1f} min "
+            f"CPU, commit {singles['commit'][:10]}, {singles['date']}."
+        )
     if timing:
         lines.append(
-            f"- after (this rerun as populations, `{timing['command']}`): "
+            f"- after (this rerun as populations, `{_shown_command(timing['command'])}`): "
             f"{timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} min "
             f"CPU, on {timing['cpus']} CPUs ({timing['cpu_model']}), commit "
             f"{timing['commit'][:10]}, {timing['date']}."
         )
     else:
         lines.append(f"- after: no {RERUN_FILE} (the rerun's timing was not recorded).")
+    if timing and singles:
+        lines.append(
+            f"- ratio on this machine: {singles['wall_seconds'] / timing['wall_seconds']:.2f}x "
+            f"wall, {singles['cpu_seconds'] / timing['cpu_seconds']:.2f}x CPU (the same "
+            "launcher on both paths)."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -208,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default results/reruns/<name>")
     parser.add_argument("--launcher", default="local", help="hydra/launcher for the training")
     parser.add_argument("--compare-only", action="store_true", help="do not train")
+    parser.add_argument(
+        "--singles-only", action="store_true", help="train only the non-matching singles"
+    )
+    parser.add_argument(
+        "--time-singles",
+        action="store_true",
+        help="also train the whole search as one process per run (<out>/single_runs), timed",
+    )
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override")
     args = parser.parse_args(argv)
     name = "population_" + args.experiment.replace("/", "_")
@@ -219,10 +313,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --experiment {args.experiment}: {err}", file=sys.stderr)
         return 2
     timing_file = out / RERUN_FILE
-    if not args.compare_only:
+    if not (args.compare_only or args.singles_only):
         timing = train(args.experiment, runs_root, args.launcher, args.override)
+        if args.time_singles:
+            timing["single_runs"] = train(
+                args.experiment, out / "single_runs", args.launcher, args.override, False
+            )
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(timing_file, json.dumps(timing, indent=2) + "\n")
+    if not args.compare_only:
+        plan = search_plan(args.reference, args.experiment)
+        for unit, lr in mismatches(plan, args.reference, runs_root):
+            command = _single_command(args.experiment, unit, lr, out / "singles")
+            subprocess.run([*command, *args.override], check=True, cwd=REPO_ROOT)
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else None
     text = comparison_markdown(args.experiment, args.reference, runs_root, timing)
     atomic_write_text(out / "README.md", text)

@@ -55,7 +55,17 @@ def roots(tmp_path) -> tuple[Path, Path]:
         "cpu_model": "Test CPU",
         "commit": "abcdef0123456789",
         "date": "2026-12-02 19:00:00 UTC",
+        "single_runs": {
+            "command": "python -m gru_repro.train -m experiment=music/jsb trainer.population=off",
+            "wall_seconds": 600.0,
+            "cpu_seconds": 1050.0,
+            "commit": "abcdef0123456789",
+            "date": "2026-12-02 18:00:00 UTC",
+        },
     }
+    # the non-matching GRU candidate trained again as a single run: the member's numbers
+    nll = fake_valid_nll("gru", 1e-2, 1e-3) - 0.6
+    write_fake_run(out / "singles", EXPERIMENT, "gru", 1e-2, 1, valid_nll=nll)
     (out / "rerun.json").write_text(json.dumps(timing))
     return reference, out
 
@@ -65,9 +75,8 @@ def test_the_comparison_marks_each_candidate_and_the_selection(rerun_search, roo
     argv = ["--experiment", EXPERIMENT, "--reference", str(reference), "--out", str(out)]
     assert rerun_search.main([*argv, "--compare-only"]) == 0
     text = (out / "README.md").read_text()
-    rows = [
-        line for line in text.splitlines() if line.startswith("| tanh") or line.startswith("| GRU")
-    ]
+    table = text.split("Candidates matching")[0]
+    rows = [line for line in table.splitlines() if line.startswith(("| tanh", "| GRU"))]
     assert len(rows) == 6
     assert all(row.endswith("| yes |") for row in rows if row.startswith("| tanh"))
     bad = [row for row in rows if row.endswith("| NO |")]
@@ -76,6 +85,9 @@ def test_the_comparison_marks_each_candidate_and_the_selection(rerun_search, roo
     assert "- tanh: the same rate selected (0.001)." in text
     assert "- GRU: the rerun selects 0.01 instead of 0.001" in text and "MORE than" in text
     assert "5.0 min wall, 7.0 min CPU, on 2 CPUs (Test CPU), commit abcdef0123" in text
+    assert "10.0 min wall, 17.5 min CPU" in text and "2.00x wall, 2.50x CPU" in text
+    singles = text.split("trained again as single runs")[1].split("Wall time")[0]
+    assert singles.count("| GRU | 0.01 |") == 1 and "| yes |" in singles
     assert "| -0.0040 |" not in text and "| 0.0040 |" in text  # Δ = rerun - committed
 
 
