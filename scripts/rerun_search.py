@@ -70,11 +70,13 @@ def train(
         f"paths.output_root={_shown(runs_root)}",
         *extra,
     ]
+    load_before = os.getloadavg()[0]
     start_wall = time.time()
     start_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, check=True, cwd=REPO_ROOT)
     end_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "experiment": experiment,
         "command": " ".join(["python", *command[1:]]),
         "wall_seconds": round(time.time() - start_wall, 1),
@@ -118,6 +120,13 @@ def _matches(ref: Run | None, new: Run | None) -> bool:
     deltas = [_nll(new, k) - _nll(ref, k) for k in ("valid_nll", "test_nll")]
     both_diverged = all(r is not None and r.status == "diverged" for r in (ref, new))
     return both_diverged or all(math.isfinite(d) and abs(d) <= TOLERANCE for d in deltas)
+
+
+def _load(record: dict) -> str:
+    """The 1-minute load average before and after a timed training, where recorded (the
+    machine's own training adds up to its parallel jobs; more means other work ran beside)."""
+    load = record.get("load_average_before_after")
+    return f", load average {load[0]} before and {load[1]} after" if load else ""
 
 
 def _shown_command(command: str) -> str:
@@ -267,14 +276,14 @@ def comparison_markdown(experiment: str, reference_root: Path, rerun_root: Path,
             f"- before, on this machine: the same search as one process per run "
             f"(`{_shown_command(singles['command'])}`, the path without populations): "
             f"{singles['wall_seconds'] / 60:.1f} min wall, {singles['cpu_seconds'] / 60:.1f} min "
-            f"CPU, commit {singles['commit'][:10]}, {singles['date']}."
+            f"CPU, commit {singles['commit'][:10]}, {singles['date']}{_load(singles)}."
         )
     if timing:
         lines.append(
             f"- after (this rerun as populations, `{_shown_command(timing['command'])}`): "
             f"{timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} min "
             f"CPU, on {timing['cpus']} CPUs ({timing['cpu_model']}), commit "
-            f"{timing['commit'][:10]}, {timing['date']}."
+            f"{timing['commit'][:10]}, {timing['date']}{_load(timing)}."
         )
     else:
         lines.append(f"- after: no {RERUN_FILE} (the rerun's timing was not recorded).")
