@@ -1,6 +1,11 @@
 """Where a run measures its NLLs: each split in fixed evaluation batches, at clean weights or
-(``trainer.eval_with_noise``, as the released code did) under weight noise from a fixed stream;
-and the best checkpoint, whose weights every reported NLL is measured at."""
+(``trainer.eval_with_noise``) under weight noise from a fixed stream; and the best checkpoint,
+whose weights every reported NLL is measured at.
+
+The released code's noisy monitoring (``trainer.noisy_valid``, ``trainer.select_on=noisy``) is
+a second evaluator beside the clean one: batches of one sequence, so one noise draw per
+sequence, from a stream that restarts at every evaluation (``noisy_evaluator``).
+"""
 
 from __future__ import annotations
 
@@ -61,10 +66,28 @@ class SplitEvaluator:
         if weights is None:
             return {}
         self.model.load_state_dict(weights)
+        return self.finals()
+
+    def finals(self, suffix: str = "") -> dict:
+        """Every split's NLLs at the model's current weights: ``{split}_nll{suffix}``,
+        ``{split}_nll_seqavg{suffix}``, ``{split}_nll_allframes{suffix}``."""
         finals: dict = {}
         for split in SPLITS:
-            finals.update(self(split).as_dict(split))
+            finals.update({f"{k}{suffix}": v for k, v in self(split).as_dict(split).items()})
         return finals
+
+
+NOISY_SUFFIX = "_noisy"  # metrics.json keys and the curves.csv column of noisy measurements
+
+
+def noisy_evaluator(
+    model: torch.nn.Module, splits: DataSplits, *, device: str, noise: WeightNoise, noise_seed: int
+) -> SplitEvaluator:
+    """The evaluator of the noisy validation NLL (and the noisy finals): one sequence per
+    batch, so one weight-noise draw per sequence, as the released code monitored."""
+    return SplitEvaluator(
+        model, splits, batch_size=1, device=device, noise=noise, noise_seed=noise_seed
+    )
 
 
 def best_weights(path: Path, best_epoch: int) -> dict | None:

@@ -9,8 +9,11 @@ of train / valid / test at the best checkpoint.
     metrics = trainer.fit()     # the dict written to metrics.json
 
 One update reads top to bottom in ``Trainer._train_epoch``: the forward at noisy weights
-(``noisy_weights``, training/weight_noise.py), the backward, the paper's gradient rescaling
-(``clip_or_rescue``, training/clipping.py), the optimizer and schedule steps.
+(``noisy_weights``, training/weight_noise.py), the loss (``trainer.objective``: the mean or the
+sum of the NLL), the backward, the paper's gradient rescaling (``clip_or_rescue``,
+training/clipping.py; none under ``clip_grad_norm: null``), the optimizer and schedule steps.
+Each validation measures the clean NLL and, under ``trainer.noisy_valid`` or
+``select_on=noisy``, the noisy one; ``select_on`` says which picks the best checkpoint.
 
 A checkpoint is ``Trainer.state_dict()`` (checkpoints/last.pt, everything a resumed run needs)
 or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly where it was.
@@ -41,7 +44,7 @@ from gru_repro.training.checkpoint import (
 )
 from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.early_stopping import EarlyStopping
-from gru_repro.training.evaluation import SplitEvaluator
+from gru_repro.training.evaluation import NOISY_SUFFIX, SplitEvaluator, noisy_evaluator
 from gru_repro.training.metrics import NLLTotals, batch_loss
 from gru_repro.training.optim import build_optimization
 from gru_repro.training.run_record import RunRecord, describe_run, model_bundle, resume_bundle
@@ -103,6 +106,17 @@ class Trainer:
             device=settings.device,
             noise=self.noise if settings.eval_with_noise else None,
             noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+        )
+        self.evaluate_noisy = (  # the released code's noisy monitoring, beside the clean one
+            noisy_evaluator(
+                self.model,
+                splits,
+                device=settings.device,
+                noise=self.noise,
+                noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+            )
+            if settings.measures_noisy_valid
+            else None
         )
         self.info = describe_run(
             run_info,
@@ -171,7 +185,7 @@ class Trainer:
             # block: an overflowing gradient is recomputed through the same noisy graph.
             with noisy_weights(self.model, self.noise.draw()):  # one draw for this update
                 step_nll = self.model.step_nll(batch)  # (T, B) nats, 0 where padded
-                loss = batch_loss(step_nll, batch.mask)  # mean per predicted step
+                loss = batch_loss(step_nll, batch.mask, s.objective)  # mean or sum (objective)
                 if not torch.isfinite(loss):
                     return self._diverge(epoch, f"non-finite training loss at update {update}")
                 self.optimizer.zero_grad(set_to_none=True)
@@ -190,11 +204,12 @@ class Trainer:
 
     def _evaluate_epoch(self, epoch: int, train_nll: float, t0: float) -> None:
         valid_nll = self.evaluate("valid").frame
-        new_best = self.record.validated(epoch, train_nll, valid_nll)
+        noisy = None if self.evaluate_noisy is None else self.evaluate_noisy("valid").frame
+        new_best = self.record.validated(epoch, train_nll, valid_nll, noisy)
         if new_best is not None:  # None: diverged (recorded)
-            self._end_epoch(epoch, train_nll, valid_nll, t0, new_best)
+            self._end_epoch(epoch, train_nll, valid_nll, t0, new_best, noisy)
 
-    def _end_epoch(self, epoch, train_nll, valid_nll, t0, new_best: bool) -> None:
+    def _end_epoch(self, epoch, train_nll, valid_nll, t0, new_best: bool, noisy=None) -> None:
         self.record.end_epoch(
             epoch,
             train_nll,
@@ -203,6 +218,7 @@ class Trainer:
             best=self.model_checkpoint if new_best else None,
             last=self.state_dict,
             after_log=self._log_samples,
+            valid_nll_noisy=noisy,
         )
 
     def _log_samples(self, writer: SummaryWriter) -> None:
@@ -219,6 +235,8 @@ class Trainer:
         finals = self.evaluate.at_best_checkpoint(
             self.ckpt_dir / "best.pt", self.stopper.best_epoch
         )
+        if self.evaluate_noisy is not None and "valid_nll" in finals:  # best weights loaded
+            finals.update(self.evaluate_noisy.finals(NOISY_SUFFIX))
         return self.record.finish(t0, finals)
 
     # ----------------------------------------------------------------------------- helpers

@@ -69,10 +69,13 @@ def saved_identity(run_dir: str | Path) -> dict | None:
     return None
 
 
-def write_curves(run_dir: str | Path, rows: list[dict]) -> None:
-    """Rewrite curves.csv from the full history (so a resumed run has no duplicate rows)."""
+def write_curves(
+    run_dir: str | Path, rows: list[dict], columns: tuple[str, ...] = CURVE_COLUMNS
+) -> None:
+    """Rewrite curves.csv from the full history (so a resumed run has no duplicate rows);
+    ``columns``: CURVE_COLUMNS, plus NOISY_VALID_COLUMN in runs that measure it."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow(row)

@@ -29,6 +29,7 @@ from gru_repro.config.identity import identity_hash
 from gru_repro.data import SPLITS
 from gru_repro.models import kernels
 from gru_repro.provenance import git_commit, machine_description
+from gru_repro.run_format import CURVE_COLUMNS, NOISY_VALID_COLUMN
 from gru_repro.training import run_files, tensorboard_views
 from gru_repro.training.checkpoint import capture_rng_state, plain_data
 from gru_repro.training.early_stopping import EarlyStopping, explosion
@@ -147,6 +148,8 @@ class RunRecord:
         self.state = RunState()
         self.stopper = EarlyStopping(settings.patience, settings.min_delta)
         self.writer: SummaryWriter | None = None
+        self.noisy = settings.measures_noisy_valid  # a noisy valid NLL beside the clean one
+        self.curve_columns = CURVE_COLUMNS + ((NOISY_VALID_COLUMN,) if self.noisy else ())
 
     @property
     def fresh(self) -> bool:
@@ -174,7 +177,7 @@ class RunRecord:
         )
         self.write_metrics(status="running")
         # a kill after last.pt but before curves.csv was written left it a row short
-        run_files.write_curves(self.run_dir, st.history)
+        run_files.write_curves(self.run_dir, st.history, self.curve_columns)
         return t0
 
     def log_update(self, grad_norm: float, lr: float, t0: float) -> None:
@@ -185,9 +188,13 @@ class RunRecord:
             self.writer.add_scalar("train/grad_norm", grad_norm, st.updates, walltime)
             self.writer.add_scalar("train/lr", lr, st.updates, walltime)
 
-    def validated(self, epoch: int, train_nll: float, valid_nll: float) -> bool | None:
-        """Judge an evaluated epoch: None when it diverged (recorded), else whether its
-        validation NLL is a new best (the caller saves best.pt then)."""
+    def validated(
+        self, epoch: int, train_nll: float, valid_nll: float, valid_nll_noisy: float | None = None
+    ) -> bool | None:
+        """Judge an evaluated epoch: None when it diverged (recorded), else whether the
+        validation NLL that selects (``trainer.select_on``: the clean one, or
+        ``valid_nll_noisy``) is a new best (the caller saves best.pt then). The divergence test
+        reads the clean one."""
         st = self.state
         if st.initial_valid_nll is None:
             st.initial_valid_nll = valid_nll
@@ -195,7 +202,8 @@ class RunRecord:
         if reason is not None:
             self.diverge(epoch, reason)
             return None
-        return epoch > 0 and self.stopper.update(valid_nll, epoch)
+        selected = valid_nll_noisy if self.settings.select_on == "noisy" else valid_nll
+        return epoch > 0 and self.stopper.update(selected, epoch)
 
     def end_epoch(
         self,
@@ -207,9 +215,12 @@ class RunRecord:
         best: Callable[[], dict] | None,
         last: Callable[[], dict],
         after_log: Callable[[SummaryWriter], None] | None = None,
+        valid_nll_noisy: float | None = None,
     ) -> None:
         """Record a finished epoch (:meth:`note_epoch`), then save it (:meth:`save_epoch`)."""
-        self.note_epoch(epoch, train_nll, valid_nll, t0, after_log=after_log)
+        self.note_epoch(
+            epoch, train_nll, valid_nll, t0, after_log=after_log, valid_nll_noisy=valid_nll_noisy
+        )
         self.save_epoch(best=None if best is None else best(), last=last())
 
     def note_epoch(
@@ -220,32 +231,36 @@ class RunRecord:
         t0: float,
         *,
         after_log: Callable[[SummaryWriter], None] | None = None,
+        valid_nll_noisy: float | None = None,
     ) -> None:
         """A finished epoch into the state (curves row), TensorBoard and the log.
-        ``after_log(writer)``: extras before the flush (TensorBoard samples)."""
+        ``after_log(writer)``: extras before the flush (TensorBoard samples);
+        ``valid_nll_noisy``: the noisy validation NLL, in runs that measure it."""
         st = self.state
         st.epoch = epoch
         st.wall_seconds = time.perf_counter() - t0
         walltime = st.tb_start_walltime + st.wall_seconds
-        st.history.append(
-            {
-                "epoch": epoch,
-                "updates": st.updates,
-                "wall_seconds": st.wall_seconds,
-                "train_nll": train_nll,
-                "valid_nll": valid_nll,
-            }
-        )
+        row = {
+            "epoch": epoch,
+            "updates": st.updates,
+            "wall_seconds": st.wall_seconds,
+            "train_nll": train_nll,
+            "valid_nll": valid_nll,
+        }
+        if self.noisy:
+            row[NOISY_VALID_COLUMN] = valid_nll_noisy
+        st.history.append(row)
         tensorboard_views.add_epoch_nll(
-            self.writer, self.nll_tags, train_nll, valid_nll, st.updates, walltime
+            self.writer, self.nll_tags, train_nll, valid_nll, st.updates, walltime, valid_nll_noisy
         )
         log.info(
-            "%sepoch %d  updates %d  train %.4f  valid %s  %.1fs",
+            "%sepoch %d  updates %d  train %.4f  valid %s%s  %.1fs",
             self.prefix,
             epoch,
             st.updates,
             train_nll,
             "-" if valid_nll is None else f"{valid_nll:.4f}",
+            "" if valid_nll_noisy is None else f" (noisy {valid_nll_noisy:.4f})",
             st.wall_seconds,
         )
         if after_log is not None:
@@ -259,7 +274,7 @@ class RunRecord:
     def save_last(self, last: dict) -> None:
         """checkpoints/last.pt, then curves.csv from the history."""
         atomic_torch_save(last, self.ckpt_dir / "last.pt")
-        run_files.write_curves(self.run_dir, self.state.history)
+        run_files.write_curves(self.run_dir, self.state.history, self.curve_columns)
 
     def save_epoch(self, *, best: dict | None, last: dict) -> None:
         # best before last: a kill between the two re-runs this epoch and rewrites best.pt

@@ -9,8 +9,9 @@ one process, each member an ordinary run.
 The members share the seed, so their single runs start from the same weights, see the same
 batches and draw the same weight noise; they differ only in the learning rate. Here one update
 is one pass for all of them: one noise draw (broadcast onto the stacked weights), the members'
-forward (``PopulationModel.member_step_nll``), one backward with each member's own clipping and
-overflow rescue, one optimizer and schedule step with a learning rate per member. Each member
+forward (``PopulationModel.member_step_nll``) and loss (``trainer.objective``), one backward with
+each member's own clipping and overflow rescue (none without clipping), one optimizer and
+schedule step with a learning rate per member (and each member's own update cap). Each member
 keeps its own ``RunRecord`` (training/run_record.py, the single run's bookkeeping): its run
 folder, metrics.json, curves.csv, TensorBoard events and checkpoints are what the single run
 with its lr writes, and its last.pt is the single run's ``Trainer.state_dict()`` (a single run
@@ -42,7 +43,7 @@ from gru_repro.models import build_model, kernels
 from gru_repro.models.population import build_population
 from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training.checkpoint import plain_data, restore_rng_state, seed_everything
-from gru_repro.training.evaluation import SplitEvaluator
+from gru_repro.training.evaluation import NOISY_SUFFIX, SplitEvaluator, noisy_evaluator
 from gru_repro.training.loop import EVAL_NOISE_SEED_OFFSET, NOISE_SEED_OFFSET, SHUFFLE_SEED_OFFSET
 from gru_repro.training.metrics import NLLTotals, batch_loss
 from gru_repro.training.population.clipping import backward_and_clip_members
@@ -140,6 +141,23 @@ class PopulationTrainer:
             noise=self.noise if settings.eval_with_noise else None,
             noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
         )
+        # the noisy validation NLL beside the clean one (trainer.noisy_valid / select_on=noisy):
+        # the single run's noisy evaluator, its batches of one sequence for the members
+        self.final_noisy_evaluator = self.evaluate_noisy = None
+        if settings.measures_noisy_valid:
+            self.final_noisy_evaluator = noisy_evaluator(
+                single,
+                splits,
+                device=settings.device,
+                noise=single_noise,
+                noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+            )
+            self.evaluate_noisy = PopulationEvaluator(
+                self.population,
+                self.final_noisy_evaluator.batches,
+                noise=self.noise,
+                noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+            )
         self.records = [
             RunRecord(
                 m.run_dir,
@@ -219,7 +237,7 @@ class PopulationTrainer:
             # member's clip (and rescue) inside the block, then one step with each member's lr.
             with noisy_weights(self.population, self.noise.draw()):
                 step_nll = self.population.member_step_nll(batch)  # (P, T, B)
-                losses = torch.stack([batch_loss(nll, batch.mask) for nll in step_nll])
+                losses = torch.stack([batch_loss(nll, batch.mask, s.objective) for nll in step_nll])
                 finite = torch.isfinite(losses.detach()).tolist()
                 norms, redone = backward_and_clip_members(
                     losses, self.optimizer.params, s.clip_grad_norm
@@ -258,11 +276,14 @@ class PopulationTrainer:
         """Validate every member (``only``: a mask of the members to record), record the
         epoch, then finalise and drop those that stopped."""
         valid = [t.frame for t in self.evaluate("valid")]
+        noisy = [None] * len(valid)
+        if self.evaluate_noisy is not None:
+            noisy = [t.frame for t in self.evaluate_noisy("valid")]
         recorded, bests = [], []
         for row, i in enumerate(self.alive):
             if only is not None and not only[row]:
                 continue
-            new_best = self.records[i].validated(epoch, train_nll[row], valid[row])
+            new_best = self.records[i].validated(epoch, train_nll[row], valid[row], noisy[row])
             if new_best is not None:  # None: diverged (recorded)
                 recorded.append(row)
                 bests.append(new_best)
@@ -272,17 +293,21 @@ class PopulationTrainer:
             [valid[r] for r in recorded],
             bests,
             rows=recorded,
+            valid_noisy=[noisy[r] for r in recorded],
         )
 
-    def _end_epoch(self, epoch, train_nll, valid_nll, bests, rows=None) -> None:
+    def _end_epoch(self, epoch, train_nll, valid_nll, bests, rows=None, valid_noisy=None) -> None:
         """Record the epoch for the members at ``rows`` (all by default): history and logs, the
         new bests' best.pt, the population checkpoint, then each member's last.pt and curves.
         Members that stopped are finalised and dropped after."""
         rows = list(range(len(self.alive))) if rows is None else rows
-        for row, train, valid in zip(rows, train_nll, valid_nll, strict=True):
+        valid_noisy = [None] * len(rows) if valid_noisy is None else valid_noisy
+        for row, train, valid, noisy in zip(rows, train_nll, valid_nll, valid_noisy, strict=True):
             i = self.alive[row]
             samples = self._sampler(row) if self._samples_due(epoch) else None
-            self.records[i].note_epoch(epoch, train, valid, self.t0[i], after_log=samples)
+            self.records[i].note_epoch(
+                epoch, train, valid, self.t0[i], after_log=samples, valid_nll_noisy=noisy
+            )
         lasts = {row: self.member_state_dict(row) for row in rows}
         for row, best in zip(rows, bests, strict=True):
             if best:
@@ -319,6 +344,8 @@ class PopulationTrainer:
         finals = self.final_evaluator.at_best_checkpoint(
             record.ckpt_dir / "best.pt", record.stopper.best_epoch
         )
+        if self.final_noisy_evaluator is not None and "valid_nll" in finals:  # weights loaded
+            finals.update(self.final_noisy_evaluator.finals(NOISY_SUFFIX))
         self.results[i] = record.finish(self.t0[i], finals)
 
     def _keep(self, members: list[int]) -> None:
