@@ -146,7 +146,9 @@ def test_both_validation_nlls_reach_tensorboard_and_metrics(splits, tmp_path) ->
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
     tags = events.Tags()["scalars"]
-    assert {"valid/nll", "valid/nll_noisy", "data/gru/valid_nll_noisy"} <= set(tags), tags
+    assert {"valid/nll", "valid/nll_noisy", "data/gru/valid_nll_noisy", "train/update_norm"} <= set(
+        tags
+    ), tags
     rows = curves(tmp_path / "run")
     noisy = [e.value for e in events.Scalars("valid/nll_noisy")]
     assert noisy == pytest.approx([float(r["valid_nll_noisy"]) for r in rows], rel=1e-6)

@@ -198,7 +198,8 @@ class Trainer:
             self.scheduler.step()
             st.updates = update
             totals.add(step_nll, batch.lengths)
-            self.record.log_update(grad_norm, self.scheduler.get_last_lr()[0], t0)
+            update_norm = getattr(self.optimizer, "last_update_norm", None)  # capped form only
+            self.record.log_update(grad_norm, self.scheduler.get_last_lr()[0], t0, update_norm)
             bar.set_postfix(nll=f"{loss.item():.3f}", gnorm=f"{grad_norm:.2f}")
         return totals.frame  # running mean over the epoch, at the noisy weights
 

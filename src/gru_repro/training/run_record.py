@@ -180,13 +180,18 @@ class RunRecord:
         run_files.write_curves(self.run_dir, st.history, self.curve_columns)
         return t0
 
-    def log_update(self, grad_norm: float, lr: float, t0: float) -> None:
-        """TensorBoard's train/grad_norm and train/lr after an update (every log_every)."""
+    def log_update(
+        self, grad_norm: float, lr: float, t0: float, update_norm: float | None = None
+    ) -> None:
+        """TensorBoard's train/grad_norm and train/lr after an update (every log_every), and
+        train/update_norm (the velocity's norm, before the cap) under ``optim.max_update_norm``."""
         st = self.state
         if st.updates % self.settings.log_every == 0:
             walltime = st.tb_start_walltime + time.perf_counter() - t0
             self.writer.add_scalar("train/grad_norm", grad_norm, st.updates, walltime)
             self.writer.add_scalar("train/lr", lr, st.updates, walltime)
+            if update_norm is not None:
+                self.writer.add_scalar("train/update_norm", update_norm, st.updates, walltime)
 
     def validated(
         self, epoch: int, train_nll: float, valid_nll: float, valid_nll_noisy: float | None = None

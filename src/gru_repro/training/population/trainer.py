@@ -256,13 +256,15 @@ class PopulationTrainer:
             self.optimizer.step()  # a stopping member's row is dropped below, never read again
             self.schedule.step()
             lrs = self.schedule.last_lrs()
+            updates = getattr(self.optimizer, "last_update_norms", None)  # capped form only
             for row, i in enumerate(self.alive):
                 if i in stopped:
                     continue
                 record = self.records[i]
                 record.state.updates += 1
                 totals[i].add(step_nll[row], batch.lengths)
-                record.log_update(norms[row], lrs[row], self.t0[i])
+                update_norm = None if updates is None else updates[row]
+                record.log_update(norms[row], lrs[row], self.t0[i], update_norm)
             if stopped:
                 for i in stopped:
                     self._finalise(i)
