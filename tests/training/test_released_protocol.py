@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from exploding import change_training_forwards
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gru_repro.config.checks import ConfigError
@@ -175,3 +176,47 @@ def test_bad_protocol_settings_are_one_line_errors(changes, words) -> None:
     with pytest.raises(ConfigError) as error:
         TrainerSettings(**{**RELEASED, **changes})
     assert words in str(error.value) and "\n" not in str(error.value)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_a_released_run_resumed_after_a_crash_gives_the_uninterrupted_numbers(
+    splits, tmp_path
+) -> None:
+    """The update cap, the summed objective and the noisy validation column survive a crash
+    mid-epoch: the resumed run ends where the uninterrupted one does, curves included."""
+
+    def trainer(run_dir) -> Trainer:
+        return Trainer(
+            splits,
+            run_dir=run_dir,
+            seed=7,
+            model_options={"unit": "gru", "hidden_size": 6},
+            optim_options=RELEASED_OPTIM,
+            settings=TrainerSettings(**{**RELEASED, "max_epochs": 4, "select_on": "noisy"}),
+        )
+
+    reference = trainer(tmp_path / "a").fit()
+    crashing = trainer(tmp_path / "b")
+
+    def crash_in_epoch_three(n: int, output):
+        if n == 30:  # 12 updates per epoch at batch 1: the 6th update of epoch 3
+            raise Crash
+        return output
+
+    change_training_forwards(crashing.model, crash_in_epoch_three)
+    with pytest.raises(Crash):
+        crashing.fit()
+    torch.manual_seed(12345)  # scramble the global RNG: the resume restores it
+    resumed = trainer(tmp_path / "b")
+    assert resumed.state.epoch == 2
+    volatile = {"wall_seconds", "run_dir", "git_commit"}
+    strip = lambda m: {k: v for k, v in m.items() if k not in volatile}  # noqa: E731
+    assert strip(resumed.fit()) == strip(reference)
+    for run in ("a", "b"):
+        rows = curves(tmp_path / run)
+        assert [r["epoch"] for r in rows] == ["0", "1", "2", "3", "4"]
+    same = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    assert same(curves(tmp_path / "b")) == same(curves(tmp_path / "a"))
