@@ -117,6 +117,15 @@ def test_no_early_stopping_trains_the_budget_and_keeps_the_best_checkpoint(
     assert metrics["valid_nll_noisy"] == float(rows[best]["valid_nll_noisy"])
     saved = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
     assert saved["epoch"] == best
+    # the learning rate fell linearly, per update, to 1% at the last update of the budget
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    lrs = [e.value for e in events.Scalars("train/lr")]
+    total = metrics["updates"]
+    assert total == EPOCHS * len(splits.train) and len(lrs) == total
+    lr = RELEASED_OPTIM["lr"]
+    assert lrs[total // 2 - 1] == pytest.approx(lr * (1 - 0.99 * 0.5), rel=1e-5)
+    assert lrs[-1] == pytest.approx(lr * 0.01, rel=1e-5)
 
 
 def test_selection_follows_the_setting_and_changes_nothing_else(splits, tmp_path) -> None:
