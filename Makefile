@@ -81,14 +81,19 @@ reproduce-released: install data ## [results/] Music sets with the released code
 reproduce-quick: install data ## Quick protocol on real data: trains into OUT/quick/runs, reports in OUT/quick (~10-15 min on 2 cores)
 	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPRODUCE_FLAGS)
 
-reports: install ## [results/] Rebuild results/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
-	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol full --out $(FULL_OUT) $(REPORT_FLAGS)
+# Each report set (REPORT_SETS in reports/protocol.py) shows the newest protocol of its set that
+# has finished runs (reports/report_sets.py): results/released/ switches to the released code's
+# exact training once its runs are committed, and is left as it is while no protocol has runs.
+REPORTS_RELEASED = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set released --out $(FULL_OUT)/released $(REPORT_FLAGS)
+reports: install ## [results/] Rebuild results/ and results/released/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
+	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set full --out $(FULL_OUT) $(REPORT_FLAGS)
+	$(REPORTS_RELEASED)
 
 ablations: install ## [results/] Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py
 
-reports-released: install ## [results/] Rebuild results/released/ from the released-optimizer runs in results/runs
-	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol full-released-optim --out $(FULL_OUT)/released $(REPORT_FLAGS)
+reports-released: install ## [results/] Rebuild results/released/ from the released code's exact training in results/runs, until its runs exist the released optimizer's
+	$(REPORTS_RELEASED)
 
 reports-quick: install ## Rebuild OUT/quick/ from the quick protocol's runs in OUT/quick/runs
 	$(PY) scripts/make_reports.py --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPORT_FLAGS)

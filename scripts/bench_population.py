@@ -10,7 +10,10 @@ input and recurrent weights, the paper's gradient rescaling to norm 1):
 - population (training/population/): one shared draw broadcast onto the stacked weights
   (``PopulationWeightNoise``), ``member_step_nll`` of the fused population
   (models/population_fused.py), the members' losses, ``backward_and_clip_members`` (each
-  member's own norm), the population RMSProp and schedule steps.
+  member's own norm), the population RMSProp and schedule steps. Twice: with the default
+  batched products (float32: one bmm over the members, each member its single run within
+  rounding; the ratio) and with exact ones (``trainer.population_exact=true``: per member, bit
+  for bit; the "exact" column).
 
 Both run the same batches: the training set's sequences of Nottingham (real lengths, read
 from ``$DATA_MIRROR`` or data/), shuffled and bucketed as the trainer does, the first
@@ -37,6 +40,7 @@ from gru_repro.data import load_splits, make_batches
 from gru_repro.data.synthetic import load_synthetic
 from gru_repro.models import build_model, kernels
 from gru_repro.models.population_fused import FusedPopulation
+from gru_repro.models.recurrent import exact_member_products
 from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.metrics import batch_loss
 from gru_repro.training.optim import build_optimization
@@ -126,8 +130,9 @@ def single_updates(unit: str, hidden: int, batches: list, lr: float):
     return run
 
 
-def population_updates(unit: str, hidden: int, batches: list):
-    """A closure running ``batches`` through the population's training updates."""
+def population_updates(unit: str, hidden: int, batches: list, exact: bool = False):
+    """A closure running ``batches`` through the population's training updates, with exact
+    (per-member) or batched products (models/recurrent.py)."""
     torch.manual_seed(0)
     population = FusedPopulation([build_model(unit, 88, 88, hidden_size=hidden)] * MEMBERS)
     params = list(population.parameters())
@@ -136,13 +141,14 @@ def population_updates(unit: str, hidden: int, batches: list):
     noise = PopulationWeightNoise(population, std=NOISE_STD, seed=2)
 
     def run() -> None:
-        for batch in batches:
-            with noisy_weights(population, noise.draw()):
-                step_nll = population.member_step_nll(batch)  # (P, T, B)
-                losses = step_nll.sum((1, 2)) / batch.mask.sum().clamp(min=1)
-                backward_and_clip_members(losses, params, CLIP)
-            optimizer.step()
-            schedule.step()
+        with exact_member_products(exact):
+            for batch in batches:
+                with noisy_weights(population, noise.draw()):
+                    step_nll = population.member_step_nll(batch)  # (P, T, B)
+                    losses = step_nll.sum((1, 2)) / batch.mask.sum().clamp(min=1)
+                    backward_and_clip_members(losses, params, CLIP)
+                optimizer.step()
+                schedule.step()
 
     return run
 
@@ -160,14 +166,18 @@ def bench_population_case(task: str, unit: str, batch: int, repeats: int, peak: 
     with kernels.use_backend("cpp" if kernels.backend() != "python" else "python"):
         singles = [single_updates(unit, hidden, batches, lr) for lr in LRS]
         population = population_updates(unit, hidden, batches)
+        exact = population_updates(unit, hidden, batches, exact=True)
         population()  # warm-up (and the packed panels' first allocation)
+        exact()
         singles[0]()
-        seq_times, pop_times = [], []
-        for _ in range(repeats):  # interleaved, so load from other processes hits both
+        seq_times, pop_times, exact_times = [], [], []
+        for _ in range(repeats):  # interleaved, so load from other processes hits all
             seq_times.append(sum(cpu_seconds(run) for run in singles))
             pop_times.append(cpu_seconds(population))
+            exact_times.append(cpu_seconds(exact))
     seq_fps = MEMBERS * frames / statistics.median(seq_times)
     pop_fps = MEMBERS * frames / statistics.median(pop_times)
+    exact_fps = MEMBERS * frames / statistics.median(exact_times)
     flops = flops_per_frame(unit, hidden)
     row = {
         "task": task,
@@ -181,6 +191,8 @@ def bench_population_case(task: str, unit: str, batch: int, repeats: int, peak: 
         "sequential_frames_per_second": round(seq_fps, 1),
         "population_frames_per_second": round(pop_fps, 1),
         "ratio": round(pop_fps / seq_fps, 3),
+        "exact_frames_per_second": round(exact_fps, 1),
+        "exact_ratio": round(exact_fps / seq_fps, 3),
         "target": TARGETS[batch] if task == "music" else None,
         "flops_per_frame": flops,
         "limit_frames_per_second": round(peak / flops, 1),
@@ -222,6 +234,9 @@ def population_markdown(section: dict) -> str:
         "norm 1, optimizer and schedule steps) of the fused population",
         "(models/population_fused.py) against the same members trained one after another in",
         "this process; median of interleaved repeats, process CPU time, one thread.",
+        "Population = the default batched products (one bmm over the members, each member its",
+        "single run within float32 rounding); exact = `trainer.population_exact=true` (per-member",
+        "products, each member its single run bit for bit).",
         f"Data: {'; '.join(sources)}, the first shuffled, bucketed batches (frames =",
         "predicted frames, padding not counted; aggregate = summed over the members).",
         "Ratio = population aggregate frames/s",
@@ -232,8 +247,9 @@ def population_markdown(section: dict) -> str:
         "on this music data (its mixture head is not fused).",
         "",
         "| sizes | unit | hidden | batch | sequential frames/s | population frames/s | ratio "
-        "| target | kFLOP/frame | limit frames/s | population / limit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| target | exact frames/s | exact ratio | kFLOP/frame | limit frames/s "
+        "| population / limit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         target = row["target"]
@@ -242,7 +258,9 @@ def population_markdown(section: dict) -> str:
             f"| {row['task']} | {row['unit']} | {row['hidden_size']} | {row['batch']} "
             f"| {row['sequential_frames_per_second']:,.0f} "
             f"| {row['population_frames_per_second']:,.0f} | {row['ratio']:.2f} "
-            f"| {f'>= {target}' if target else ''}{met} | {row['flops_per_frame'] / 1e3:.0f} "
+            f"| {f'>= {target}' if target else ''}{met} "
+            f"| {row['exact_frames_per_second']:,.0f} | {row['exact_ratio']:.2f} "
+            f"| {row['flops_per_frame'] / 1e3:.0f} "
             f"| {row['limit_frames_per_second']:,.0f} | {row['fraction_of_limit']:.0%} |"
         )
     return "\n".join(lines) + "\n"

@@ -9,9 +9,11 @@ The reports go to --out, by default the folder holding --runs (`<root>/runs` -> 
 
 The expected grid, with every run's folder, comes from <runs>/protocols/<name>.json (written by
 scripts/reproduce.py): --protocol NAME picks one when the runs root holds several (the
-full protocol and its released-optimizer variant share results/runs). Exits 1 and names the
-missing runs
-when the sweep is incomplete, unless --allow-incomplete.
+full protocol and its released variants share results/runs), or --report-set NAME the
+protocol a published folder shows (gru_repro.reports.report_sets: `make reports` builds
+`full` into results/ and `released` into results/released/, the newest protocol of the set
+that has finished runs; a set with none is left as it is, exit 0). Exits 1 and names the
+missing runs when the sweep is incomplete, unless --allow-incomplete.
 
 The report files are built in a staging folder and swapped in as one set, so a build killed at
 any moment leaves the complete old set or the complete new one; the next build finishes a swap
@@ -27,8 +29,9 @@ from pathlib import Path
 
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError
-from gru_repro.reports.protocol import Protocol
+from gru_repro.reports.protocol import REPORT_SETS, Protocol
 from gru_repro.reports.readme_section import project_readme_for
+from gru_repro.reports.report_sets import choose_protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,10 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="report folder (default: the folder holding --runs)"
     )
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--protocol",
         default=None,
         help="name of a protocol in <runs>/protocols/ (default: the only one there)",
+    )
+    which.add_argument(
+        "--report-set",
+        choices=tuple(REPORT_SETS),
+        help="the published report set to build: its newest protocol with finished runs",
     )
     parser.add_argument(
         "--allow-incomplete",
@@ -54,7 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or args.runs.parent
 
     try:
-        protocol = Protocol.load(args.runs, args.protocol)
+        if args.report_set:
+            protocol, passed_over = choose_protocol(args.runs, args.report_set)
+            for reason in passed_over:
+                print(f"{args.out}: report set `{args.report_set}`: passed over {reason}")
+            if protocol is None:
+                print(
+                    f"{args.out}: no protocol of report set `{args.report_set}` has finished "
+                    f"runs under {args.runs}; nothing written, the folder is left as it is"
+                )
+                return 0
+        else:
+            protocol = Protocol.load(args.runs, args.protocol)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

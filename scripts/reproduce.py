@@ -62,7 +62,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUNS = {"full": "outputs/runs", "quick": "outputs/quick/runs"}  # yours, git-ignored
 COMMITTED = REPO_ROOT / "results"  # the published runs and reports
 POLL_SECONDS = 5.0  # how often progress is checked while sweeps run
-DATA_SETS = {  # experiment -> name for `python -m gru_repro.data.fetch --dataset`
+DATA_SETS = {  # what a plan reports as -> name for `python -m gru_repro.data.fetch --dataset`
     "music/jsb": "jsb",
     "music/nottingham": "nottingham",
     "music/musedata": "musedata",
@@ -179,7 +179,7 @@ def run_experiment(args, plan: ExperimentPlan, started: float) -> bool:
 
 def fetch_data(args, protocol: Protocol, started: float) -> bool:
     names = sorted(
-        {DATA_SETS[p.experiment] for p in protocol.experiments if p.experiment in DATA_SETS}
+        {DATA_SETS[p.reports_as] for p in protocol.experiments if p.reports_as in DATA_SETS}
     )
     if not names:
         return True

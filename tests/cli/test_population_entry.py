@@ -56,12 +56,18 @@ def test_without_population_auto_every_job_is_its_own() -> None:
 
 def test_population_keys_are_run_only_so_members_keep_their_single_runs_identity() -> None:
     assert is_run_only("trainer.population") and is_run_only("trainer.population_lrs")
+    assert is_run_only("trainer.population_exact")
     GlobalHydra.instance().clear()
     with package_configs():
         single = identity_of(compose_run(["optim.lr=0.01"]))
         member = identity_of(
             compose_run(
-                ["optim.lr=0.01", "trainer.population=auto", "trainer.population_lrs=[0.001,0.01]"]
+                [
+                    "optim.lr=0.01",
+                    "trainer.population=auto",
+                    "trainer.population_lrs=[0.001,0.01]",
+                    "trainer.population_exact=true",
+                ]
             )
         )
     assert member == single

@@ -24,7 +24,8 @@ PUBLISH = {  # maintainer target -> a path it must write under results/
     "publish-samples": "--out results/samples",
     "publish-bench": "--out-dir results",
     "publish-table1": "--out results/table1.md",
-    "reports": "--runs results/runs --protocol full --out results",
+    "reports": "--runs results/runs --report-set full --out results",
+    "reports-released": "--runs results/runs --report-set released --out results/released",
     "reproduce": "--runs results/runs --out results",
 }
 
@@ -70,7 +71,12 @@ def test_user_targets_write_under_outputs_only(target: str) -> None:
     ("target", "variable", "expected"),
     [
         ("reproduce", "RUNS=outputs/runs", "--runs outputs/runs --out outputs "),
-        ("reports", "RUNS=outputs/runs", "--runs outputs/runs --protocol full --out outputs "),
+        ("reports", "RUNS=outputs/runs", "--runs outputs/runs --report-set full --out outputs "),
+        (
+            "reports",
+            "RUNS=outputs/runs",
+            "--runs outputs/runs --report-set released --out outputs/released ",
+        ),
         ("samples", "RUNS=outputs/mine", "--runs outputs/mine --out outputs/samples"),
         ("tensorboard", "RUNS=outputs/quick/runs", "--logdir outputs/quick/runs"),
     ],

@@ -14,6 +14,7 @@ from gru_repro.atomic import atomic_write_text
 from gru_repro.reports.protocol import run_dir
 
 UNIT_OFFSET = {"tanh": 0.6, "gru": 0.0, "lstm": 0.2}  # nats added to the fake NLL
+SEQAVG_OFFSET = 0.25  # nats: the fake sequence-averaged NLL minus the frame-weighted one
 
 
 def fake_valid_nll(unit: str, lr: float, best_lr: float) -> float:
@@ -36,11 +37,16 @@ def write_fake_run(
     best_epoch: int | None = None,
     eval_every: int = 1,
     folder: Path | None = None,
+    seqavg_offset: float | None = SEQAVG_OFFSET,
+    extra: dict | None = None,
 ) -> Path:
     """One run folder (``folder``, or the layout of a plan without recorded folders).
     ``eval_every > 1`` leaves ``valid_nll`` empty in curves.csv on epochs
     without validation (every ``eval_every``-th epoch and the last one have it), as
-    ``training/run_files.py`` writes it for ``trainer.eval_every > 1``."""
+    ``training/run_files.py`` writes it for ``trainer.eval_every > 1``. Each split's
+    sequence-averaged NLL (``<split>_nll_seqavg``) is its frame-weighted one + ``seqavg_offset``
+    (None: the run records none, as runs before it did); ``extra`` keys are added to (or replace
+    those of) metrics.json."""
     folder = folder or run_dir(runs_root, experiment, unit, lr, seed)
     jitter = 0.01 * seed  # seeds differ a little, deterministically
     diverged = status == "diverged"
@@ -68,6 +74,11 @@ def write_fake_run(
         "nll_convention": "frame-weighted",
         **final,
     }
+    if seqavg_offset is not None:
+        metrics |= {
+            f"{k}_seqavg": None if v is None else v + seqavg_offset for k, v in final.items()
+        }
+    metrics |= extra or {}
     rows = ["epoch,updates,wall_seconds,train_nll,valid_nll"]
     for epoch in range(1, epochs + 1):
         decay = 2.0 / epoch  # curves fall towards the final numbers

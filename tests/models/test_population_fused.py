@@ -1,5 +1,7 @@
 """The fused population (models/population_fused.py) and the loops' member layout: every member
-computes its single model's step NLL and gradients, bit for bit under the C++ loops, within
+computes its single model's step NLL and gradients, bit for bit under the C++ loops where the
+products are exact (float64; float32 inside ``exact_member_products``), within float32
+rounding where they are batched (float32 by default: one bmm for all members), and within
 rounding under the Python loops (their per-step batched product ``baddbmm_`` runs other
 kernels than the single run's ``addmm_`` for small operands)."""
 
@@ -10,6 +12,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from exploding import Amplify
 from unit_cases import VARIANTS
 
@@ -19,8 +22,12 @@ from gru_repro.models import build_model, kernels
 from gru_repro.models.gru import PaperGRUFunction, ResetAfterGRUFunction
 from gru_repro.models.lstm import LSTMFunction
 from gru_repro.models.population import FunctionalPopulation, build_population
-from gru_repro.models.population_fused import FusedPopulation, MemberLinearFunction
-from gru_repro.models.recurrent import member_empty
+from gru_repro.models.population_fused import (
+    FusedPopulation,
+    MemberBernoulliNLL,
+    MemberLinearFunction,
+)
+from gru_repro.models.recurrent import exact_member_products, exact_members, member_empty
 from gru_repro.models.tanh_rnn import TanhRNNFunction
 from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.metrics import batch_loss
@@ -38,6 +45,9 @@ OPTIONS = {
 # float32 tolerance of the Python loops: members and single runs sum the recurrent products in
 # another order (baddbmm_ against addmm_), about 1e-7 relative per step, grown over 30 steps
 PYTHON_TOLERANCE = {torch.float32: (1e-5, 1e-5), torch.float64: (1e-12, 1e-12)}
+# float32 tolerance of the batched products (one bmm over the members against each single
+# run's mm): other summation orders, about 1e-7 relative per product, grown over 30 steps
+BATCHED_TOLERANCE = (1e-5, 1e-5)
 
 
 def _batch(batch_size: int, dtype):
@@ -83,7 +93,8 @@ def test_each_member_is_its_single_model_bit_for_bit(cpp_loops, name, dtype, bat
     batch = _batch(batch_size, dtype)
     assert batch_size == 1 or not batch.mask.all()  # padding present
     models = _models(name, 3, dtype)
-    with kernels.use_backend("cpp"):
+    # float64 is exact by itself; float32 asks for it
+    with kernels.use_backend("cpp"), exact_member_products(dtype == torch.float32):
         population = FusedPopulation(models)
         step_nll, grads, singles = _member_results(population, models, batch)
     assert step_nll.shape == (3, *batch.mask.shape)
@@ -103,11 +114,44 @@ def test_members_at_the_music_sizes_are_bit_for_bit(cpp_loops, name):
     splits = load_synthetic(n_train=9, n_valid=2, n_test=2, min_length=20, max_length=60)
     batch = make_batches(splits.train, 9, shuffle=False)[0]
     models = _models(name, 4, torch.float32, hidden=46 if name == "gru" else 36)
-    with kernels.use_backend("cpp"):
+    with kernels.use_backend("cpp"), exact_member_products():
         step_nll, grads, singles = _member_results(FusedPopulation(models), models, batch)
     for k, (nll, single_grads) in enumerate(singles):
         assert torch.equal(step_nll[k], nll)
         assert all(torch.equal(g[k], s) for g, s in zip(grads, single_grads, strict=True))
+
+
+@pytest.mark.cpp
+@pytest.mark.parametrize("batch_size", [1, 6], ids=["batch1", "batch6"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_batched_float32_members_match_their_single_models(cpp_loops, name, batch_size):
+    """The default float32 path: one bmm over the members for every whole-sequence product
+    and one NLL call; each member within float32 rounding of its single model."""
+    batch = _batch(batch_size, torch.float32)
+    models = _models(name, 3, torch.float32)
+    assert not exact_members(batch.inputs)
+    rtol, atol = BATCHED_TOLERANCE
+    with kernels.use_backend("cpp"):
+        step_nll, grads, singles = _member_results(FusedPopulation(models), models, batch)
+    assert (step_nll[:, ~batch.mask] == 0).all()
+    for k, (nll, single_grads) in enumerate(singles):
+        torch.testing.assert_close(step_nll[k], nll, rtol=rtol, atol=atol)
+        for stacked, single in zip(grads, single_grads, strict=True):
+            torch.testing.assert_close(stacked[k], single, rtol=rtol, atol=atol)
+
+
+def test_exact_member_products_nests_and_restores():
+    x32, x64 = torch.empty(0), torch.empty(0, dtype=torch.float64)
+    assert exact_members(x64) and not exact_members(x32)
+    with exact_member_products():
+        assert exact_members(x32)
+        with exact_member_products(False):  # off inside on stays on
+            assert exact_members(x32)
+        assert exact_members(x32)
+    assert not exact_members(x32)
+    with pytest.raises(RuntimeError), exact_member_products():
+        raise RuntimeError("left by an exception")
+    assert not exact_members(x32)
 
 
 @pytest.mark.parametrize("batch_size", [1, 6], ids=["batch1", "batch6"])
@@ -200,6 +244,32 @@ def test_gradcheck_member_linear():
     assert torch.autograd.gradcheck(MemberLinearFunction.apply, (hidden, weight, bias))
 
 
+def test_member_bernoulli_nll_is_torchs_within_rounding_and_its_gradient_checks():
+    gen = torch.Generator().manual_seed(7)
+    logits = (torch.randn(3, 5, 2, 6, generator=gen, dtype=torch.float64) * 30).requires_grad_()
+    targets = (torch.rand(5, 2, 6, generator=gen) < 0.3).double()
+    expected = F.binary_cross_entropy_with_logits(
+        logits, targets.expand_as(logits), reduction="none"
+    ).sum(-1)
+    torch.testing.assert_close(MemberBernoulliNLL.apply(logits, targets), expected)
+    assert torch.autograd.gradcheck(MemberBernoulliNLL.apply, (logits / 30, targets))
+
+
+def test_member_linear_batched_equals_exact_within_rounding():
+    """The float32 batched output layer (baddbmm, bmm) against its exact per-member form."""
+    gen = torch.Generator().manual_seed(6)
+    inputs = [torch.rand(s, generator=gen) - 0.5 for s in [(3, 4, 2, 5), (3, 6, 5), (3, 6)]]
+    results = []
+    for exact in (False, True):
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        with exact_member_products(exact):
+            out = MemberLinearFunction.apply(*leaves)
+            out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        results.append([out.detach(), *[t.grad for t in leaves]])
+    for batched, exact in zip(*results, strict=True):
+        torch.testing.assert_close(batched, exact, rtol=1e-6, atol=1e-6)
+
+
 def test_member_buffers_start_each_member_aligned():
     for dtype, shape in [(torch.float32, (3, 5, 1, 7)), (torch.float64, (4, 3, 2, 3))]:
         buffer = member_empty(torch.empty(0, dtype=dtype), shape)
@@ -215,12 +285,30 @@ def test_a_members_nan_stays_in_its_rows(cpp_loops):
     population = FusedPopulation(models)
     with torch.no_grad():
         population.rnn.weight_hh[1, 0, 0] = math.nan
-    with kernels.use_backend("cpp"):
+    with kernels.use_backend("cpp"), exact_member_products():
         step_nll, grads, singles = _member_results(population, models, batch)
     assert step_nll[1][batch.mask].isnan().all()
     for k in (0, 2):
         assert torch.equal(step_nll[k], singles[k][0])
         assert all(torch.equal(g[k], s) for g, s in zip(grads, singles[k][1], strict=True))
+
+
+@pytest.mark.cpp
+def test_a_members_nan_stays_in_its_rows_when_batched(cpp_loops):
+    """The batched products (bmm) keep members apart too: member 1's NaN reaches no other."""
+    batch = _batch(6, torch.float32)
+    models = _models("gru", 3, torch.float32)
+    population = FusedPopulation(models)
+    with torch.no_grad():
+        population.rnn.weight_ih[1, 0, 0] = math.nan
+    with kernels.use_backend("cpp"):
+        step_nll, grads, singles = _member_results(population, models, batch)
+    assert step_nll[1][batch.mask].isnan().all()
+    rtol, atol = BATCHED_TOLERANCE
+    for k in (0, 2):
+        torch.testing.assert_close(step_nll[k], singles[k][0], rtol=rtol, atol=atol)
+        for g, single in zip(grads, singles[k][1], strict=True):
+            torch.testing.assert_close(g[k], single, rtol=rtol, atol=atol)
 
 
 @pytest.mark.cpp
@@ -234,7 +322,7 @@ def test_an_overflowing_member_is_rescued_as_its_single_run(cpp_loops):
     def amplified(nll):
         return Amplify.apply(Amplify.apply(nll, 1e20), 1e20)
 
-    with kernels.use_backend("cpp"):
+    with kernels.use_backend("cpp"), exact_member_products():
         step_nll = population.member_step_nll(batch)
         rows = [amplified(n) if k == 1 else n for k, n in enumerate(step_nll)]
         losses = torch.stack([batch_loss(n, batch.mask) for n in rows])

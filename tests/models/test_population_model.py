@@ -1,6 +1,7 @@
 """The population model: P models' parameters stacked under the single model's names; each
-member's step NLL and gradient are its single model's bit for bit; members are dropped and
-read out as single-model state dicts."""
+member's step NLL and gradient are its single model's bit for bit (the fused population with
+exact products, as ``trainer.population_exact`` asks); members are dropped and read out as
+single-model state dicts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from gru_repro.data import make_batches
 from gru_repro.data.synthetic import load_synthetic
 from gru_repro.models import build_model
 from gru_repro.models.population import FUSED_POPULATIONS, FunctionalPopulation, build_population
+from gru_repro.models.recurrent import exact_member_products
 from gru_repro.training.metrics import batch_loss
 
 
@@ -34,9 +36,10 @@ def test_each_members_nll_and_gradient_are_its_single_models(unit, dtype) -> Non
     )
     models = _models(unit, 3, dtype)
     population = build_population(models)
-    step_nll = population.member_step_nll(batch)
-    assert step_nll.shape == (3, *batch.mask.shape)
-    torch.stack([batch_loss(nll, batch.mask) for nll in step_nll]).sum().backward()
+    with exact_member_products():
+        step_nll = population.member_step_nll(batch)
+        assert step_nll.shape == (3, *batch.mask.shape)
+        torch.stack([batch_loss(nll, batch.mask) for nll in step_nll]).sum().backward()
     for k, model in enumerate(models):
         single = model.step_nll(batch)
         batch_loss(single, batch.mask).backward()

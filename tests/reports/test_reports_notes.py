@@ -17,12 +17,8 @@ from gru_repro.reports.collect import Run, collect, read_run
 from gru_repro.reports.figure3 import _draw_column
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol
-from gru_repro.reports.table2 import (
-    Table2Row,
-    table2_markdown,
-    table2_rows,
-    target_check_lines,
-)
+from gru_repro.reports.table2 import Table2Row, table2_rows
+from gru_repro.reports.table2_markdown import table2_markdown, target_check_lines
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 STILL_IMPROVING = "still improving at the epoch budget"
@@ -241,9 +237,14 @@ def test_table2_names_the_overrides_an_experiment_ran_with(tmp_path: Path) -> No
         assert "run with" not in rows[("music/jsb", unit)].note
 
 
-def _table2_row(experiment: str, unit: str, test_diff: float | None) -> Table2Row:
+def _table2_row(
+    experiment: str, unit: str, test_diff: float | None, seqavg_diff: float | None = None
+) -> Table2Row:
+    """A row whose sequence-averaged Δ is `seqavg_diff` (default: the frame-weighted one)."""
     paper = 8.0
+    seqavg_diff = test_diff if seqavg_diff is None else seqavg_diff
     ours = math.nan if test_diff is None else paper + test_diff
+    ours_seq = math.nan if seqavg_diff is None else paper + seqavg_diff
     return Table2Row(
         experiment=experiment,
         dataset=experiment.split("/")[1],
@@ -258,9 +259,20 @@ def _table2_row(experiment: str, unit: str, test_diff: float | None) -> Table2Ro
         test_nll_std=0.0,
         paper_test_nll=paper,
         test_diff=test_diff,
+        train_nll_seqavg_mean=ours_seq,
+        train_nll_seqavg_std=0.0,
+        train_seqavg_diff=seqavg_diff,
+        test_nll_seqavg_mean=ours_seq,
+        test_nll_seqavg_std=0.0,
+        test_seqavg_diff=seqavg_diff,
         epochs_mean=math.nan,
         updates_mean=math.nan,
         wall_seconds_mean=math.nan,
+        batch_size="",
+        max_epochs="",
+        early_stopping="",
+        grad_clip="",
+        objective="",
         nll_convention="",
         note="",
     )
@@ -275,9 +287,12 @@ def test_target_check_counts_met_missed_and_not_run_music_cells() -> None:
         _table2_row("speech/a", "gru", None),  # FSDD: no paper number to meet
     ]
     rows[-1].test_diff = None
-    (line,) = target_check_lines(rows)
-    assert "met by 2 of the 3 music cells run so far (1 not run yet)" in line
-    assert "missed by piano_midi LSTM (Δ test +1.41)" in line
-    assert "jsb" not in line
-    assert target_check_lines(rows[:2])[0].endswith("met by 2 of all 2 music cells.")
+    intro, frame, seqavg = target_check_lines(rows)
+    assert "one convention for the whole table" in intro
+    assert frame.startswith("- frame-weighted: ") and seqavg.startswith("- sequence-averaged: ")
+    for line in (frame, seqavg):  # here both conventions give the same Δ
+        assert "met by 2 of the 3 music cells with this NLL so far (1 not run yet" in line
+        assert "missed by piano_midi LSTM (Δ test +1.41)" in line
+        assert "jsb" not in line
+    assert target_check_lines(rows[:2])[1].endswith("met by 2 of all 2 music cells.")
     assert target_check_lines([rows[-1]]) == []

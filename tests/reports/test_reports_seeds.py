@@ -14,7 +14,8 @@ from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol, run_dir
-from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
+from gru_repro.reports.table2 import table2_csv, table2_rows
+from gru_repro.reports.table2_markdown import COLUMNS, table2_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LRS = (1e-4, 1e-3)
@@ -64,7 +65,8 @@ def test_completed_seed_without_test_nll_is_not_counted_and_is_named(tmp_path: P
     markdown = table2_markdown(rows, protocol_name="test", incomplete=False)
     line = next(x for x in markdown.splitlines() if x.startswith("| JSB Chorales | GRU |"))
     cells = [c.strip() for c in line.split("|")]
-    assert cells[10] == "2" and "seed 2 (`completed`, no test_nll)" in cells[13]
+    seeds, note = (cells[1 + COLUMNS.index(name)] for name in ("seeds", "note"))
+    assert seeds == "2" and "seed 2 (`completed`, no test_nll)" in note
     (csv_gru,) = [r for r in csv.DictReader(io.StringIO(table2_csv(rows))) if r["unit"] == "gru"]
     assert csv_gru["n_seeds"] == "2" and "not counted: seed 2" in csv_gru["note"]
 

@@ -15,18 +15,19 @@ whole single model once per member through ``functional_call``; here
   B, K) sequences, each member's recurrent products with its own weights, the elementwise
   passes over all members (the C++ loops member after member, each over its whole sequence);
 - the whole-sequence products (input projections, weight gradients, the output layer,
-  ``MemberLinearFunction``) and the Bernoulli NLL run per member with the single run's own
-  calls, on member slices that start 64-byte aligned as fresh tensors do
-  (``recurrent.member_empty``). One batched call would be cheaper by a few calls but not
-  exact: torch's CPU ``bmm`` runs other kernels than ``mm`` for small operands, MKL rounds
-  some products differently on misaligned operands, and exp/log (in the NLL) round differently
-  in a tensor's vectorised body and its tail. These products are arithmetic-bound anyway.
+  ``MemberLinearFunction``) and the Bernoulli NLL run batched or exact (recurrent.py):
+  batched (float32 by default) as one ``bmm``/``baddbmm`` and one NLL call over all members;
+  exact (float64, or float32 inside ``recurrent.exact_member_products``) per member with the
+  single run's own calls, on member slices that start 64-byte aligned as fresh tensors do
+  (``recurrent.member_empty``): torch's CPU ``bmm`` runs other kernels than ``mm`` for small
+  operands, MKL rounds some products differently on misaligned operands, and exp/log (in the
+  NLL) round differently in a tensor's vectorised body and its tail.
 
-Exactness: under the C++ loops every member's NLL and gradients are its single model's bit for
-bit (float32 and float64, tests/models/test_population_fused.py; the population trainer's
-tests run with this population); under the Python loops they agree within rounding (their
-per-step ``baddbmm_`` against the single run's ``addmm_``). A build whose kernels round
-differently fails those tests.
+Exactness: with exact products, under the C++ loops every member's NLL and gradients are its
+single model's bit for bit (float32 and float64, tests/models/test_population_fused.py; the
+population trainer's bit-for-bit tests run so); batched, within float32 rounding; under the
+Python loops within rounding (their per-step ``baddbmm_`` against the single run's
+``addmm_``). A build whose kernels round differently fails those tests.
 
 What it saves is the per-update work outside the arithmetic (the P runs' per-op costs, noise,
 clipping and optimizer steps, once for all); the arithmetic is the P runs' (``make bench``,
@@ -55,7 +56,12 @@ from gru_repro.models.population import (
     FunctionalPopulation,
     PopulationModel,
 )
-from gru_repro.models.recurrent import ALIGN_BYTES, aligned_members, member_empty
+from gru_repro.models.recurrent import (
+    ALIGN_BYTES,
+    aligned_members,
+    exact_members,
+    member_empty,
+)
 from gru_repro.models.tanh_rnn import TanhRNN, TanhRNNFunction
 from gru_repro.models.units import UNITS
 
@@ -72,15 +78,24 @@ class MemberLinearFunction(torch.autograd.Function):
     """Each member's output layer, ``nn.Linear`` on its own states: (P, T, B, H), weight
     (P, D, H), bias (P, D) -> (P, T, B, D).
 
-    Per member the single run's calls (its ``F.linear`` folds (T, B) into one addmm; autograd's
-    backward of it is grad W = g^T h, grad h = g W, grad b = the sum of g over rows), on
-    operands aligned as the single run's are (recurrent.py says why both).
+    Batched (recurrent.exact_members false): one baddbmm forward, two bmm and a sum backward.
+    Exact: per member the single run's calls (its ``F.linear`` folds (T, B) into one addmm;
+    autograd's backward of it is grad W = g^T h, grad h = g W, grad b = the sum of g over
+    rows), on operands aligned as the single run's are (recurrent.py says why both).
     """
 
     @staticmethod
     def forward(ctx, hidden: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         members, steps, batch, size = hidden.shape
         rows, outputs = steps * batch, weight.shape[1]
+        ctx.exact = exact_members(hidden)
+        if not ctx.exact:  # one baddbmm over the members (recurrent.py: batched products)
+            hidden = hidden.contiguous()
+            ctx.save_for_backward(hidden, weight)
+            flat = hidden.view(members, rows, size)
+            return torch.baddbmm(bias.unsqueeze(1), flat, weight.mT).view(
+                members, steps, batch, outputs
+            )
         weight, bias = aligned_members(weight), aligned_members(bias)
         hidden = hidden if _aligned(hidden) else aligned_members(hidden)
         out = member_empty(hidden, (members, steps, batch, outputs))
@@ -95,6 +110,11 @@ class MemberLinearFunction(torch.autograd.Function):
         hidden, weight = ctx.saved_tensors
         members, steps, batch, size = hidden.shape
         rows, outputs = steps * batch, weight.shape[1]
+        if not ctx.exact:
+            flat = grad.reshape(members, rows, outputs)
+            grad_hidden = torch.bmm(flat, weight).view(members, steps, batch, size)
+            grad_weight = torch.bmm(flat.mT, hidden.view(members, rows, size))
+            return grad_hidden, grad_weight, flat.sum(1)
         grad = grad if _aligned(grad) else aligned_members(grad)
         grad_hidden = member_empty(hidden, tuple(hidden.shape))
         grad_weight, grad_bias = [], []
@@ -104,6 +124,26 @@ class MemberLinearFunction(torch.autograd.Function):
             grad_weight.append(flat.t().mm(h.view(rows, size)))
             grad_bias.append(flat.sum(0))
         return grad_hidden, torch.stack(grad_weight), torch.stack(grad_bias)
+
+
+class MemberBernoulliNLL(torch.autograd.Function):
+    """The Bernoulli NLL of logits (P, T, B, D) against targets (T, B, D) shared by the members,
+    summed over D -> (P, T, B): ``softplus(x) - t x``, the same function as
+    ``F.binary_cross_entropy_with_logits`` in fewer passes over the (P, T, B, D) logits (2
+    forward, 1 backward: ``(sigmoid(x) - t) g``), which is a quarter of a batched population's
+    update at batch 8. Agrees with torch's within float32 rounding (~1e-7 relative); the exact
+    path keeps torch's call."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor) -> Tensor:
+        ctx.save_for_backward(logits, targets)
+        return torch.addcmul(F.softplus(logits), logits, targets, value=-1).sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        logits, targets = ctx.saved_tensors
+        return torch.sigmoid(logits).sub_(targets).mul_(grad.unsqueeze(-1)), None
 
 
 def _aligned(x: Tensor) -> bool:
@@ -131,12 +171,14 @@ class FusedPopulation(FunctionalPopulation):
     def member_step_nll(self, batch: Any) -> Tensor:
         hidden = self._hidden_states(batch.inputs)  # (P, T, B, H)
         linear = self.head.linear
-        # each member's nn.Linear on its own states: the single run's call (and autograd's
-        # backward of it) per member, see recurrent.py on why not one bmm
+        # each member's nn.Linear on its own states: batched, or exact per member (recurrent.py)
         logits = MemberLinearFunction.apply(hidden, linear.weight, linear.bias)  # (P, T, B, D)
-        # the NLL per member (the single run's call on its aligned slice): exp and log run
-        # vectorised except in a tensor's tail, so one call over all members would give the
-        # elements near each member's end other bits than its single run's
+        if not exact_members(logits):  # one call over all members (float32 rounding)
+            nll = MemberBernoulliNLL.apply(logits, batch.targets)
+            return nll.masked_fill(~batch.mask, 0.0)  # (P, T, B)
+        # exact: the NLL per member (the single run's call on its aligned slice): exp and log
+        # run vectorised except in a tensor's tail, so one call over all members would give
+        # the elements near each member's end other bits than its single run's
         nll = torch.stack(
             [
                 F.binary_cross_entropy_with_logits(member, batch.targets, reduction="none").sum(-1)

@@ -14,7 +14,10 @@ changes the attributes is seen: weight noise added in place (``training.weight_n
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -100,15 +103,38 @@ class RecurrentLayer(nn.Module):
 
 # The helpers below also take a population's stacked weights (P, G, K) (models/population_fused.py):
 # sequences are then (P, T, B, K) (the input x stays (T, B, I), shared by the members), states
-# (P, B, H). Member p's product is then the single run's own call on member p's slices, not
-# one batched product: torch's CPU bmm runs other kernels than mm for small operands (H = 7,
-# float32: different bits), and the members must be their single runs bit for bit
-# (tests/models/test_population_fused.py). P calls of these whole-sequence products cost
-# little next to the per-step work they leave to the loops. For the same reason every member's
-# slice of a population buffer starts where a fresh tensor would (member_empty): MKL rounds
-# some products differently on operands that are not 64-byte aligned.
+# (P, B, H). Their whole-sequence products run one of two ways (``exact_members``):
+#
+# - batched (float32, the default): one ``bmm``/``baddbmm`` over all members. Each member's
+#   numbers agree with its single run's within float32 rounding (torch's CPU bmm runs other
+#   kernels than mm for small operands), and every fixed cost is paid once.
+# - exact (float64 always; float32 inside ``exact_member_products()``): member p's product is
+#   the single run's own call on member p's slices, so every member is its single run bit for
+#   bit (tests/models/test_population_fused.py). For the same reason every member's slice of a
+#   population buffer then starts where a fresh tensor would (member_empty): MKL rounds some
+#   products differently on operands that are not 64-byte aligned.
 
 ALIGN_BYTES = 64  # where torch's CPU allocator starts every tensor
+
+_EXACT_FLOAT32 = threading.local()
+
+
+@contextlib.contextmanager
+def exact_member_products(on: bool = True) -> Iterator[None]:
+    """Within the block, float32 populations compute their products member by member (bit for
+    bit their single runs, slower); ``on=False`` is a no-op. Per thread, nests."""
+    before = getattr(_EXACT_FLOAT32, "on", False)
+    _EXACT_FLOAT32.on = before or on
+    try:
+        yield
+    finally:
+        _EXACT_FLOAT32.on = before
+
+
+def exact_members(x: Tensor) -> bool:
+    """Whether a population's products on tensors like ``x`` run per member (float64, or
+    float32 inside :func:`exact_member_products`) rather than batched."""
+    return x.dtype == torch.float64 or getattr(_EXACT_FLOAT32, "on", False)
 
 
 def member_empty(like: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -135,44 +161,58 @@ def aligned_members(x: Tensor) -> Tensor:
 
 def member_weights(weight: Tensor) -> Tensor:
     """One run's weight as it is; a population's stacked (P, ., .) weight aligned per member
-    (:func:`aligned_members`), for the loops' products."""
-    return aligned_members(weight) if weight.dim() == 3 else weight
+    (:func:`aligned_members`) when its products are exact, else contiguous."""
+    if weight.dim() != 3:
+        return weight
+    return aligned_members(weight) if exact_members(weight) else weight.contiguous()
 
 
 def sequence_buffer(like: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """An empty buffer of ``shape``: contiguous for one run's (T, B, K), :func:`member_empty`
-    for a population's (P, T, B, K)."""
-    if len(shape) == 4:
+    """An empty buffer of ``shape``: contiguous for one run's (T, B, K) and a batched
+    population's (P, T, B, K), :func:`member_empty` for an exact population's."""
+    if len(shape) == 4 and exact_members(like):
         return member_empty(like, shape)
     return like.new_empty(shape)
 
 
 def sequence_copy(x: Tensor) -> Tensor:
-    """A contiguous copy of one run's sequence, an aligned one of a population's."""
-    if x.dim() == 4:
+    """A contiguous copy of one run's sequence (or a batched population's), an aligned one of
+    an exact population's."""
+    if x.dim() == 4 and exact_members(x):
         return aligned_members(x)
     return x.clone(memory_format=torch.contiguous_format)
+
+
+def _rows(x: Tensor) -> Tensor:
+    """(P, T, B, K) -> (P, T*B, K), a view where the member slices are contiguous."""
+    return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
 def input_projection(x: Tensor, weight_ih: Tensor, bias: Tensor) -> Tensor:
     """All time steps' input projections as one matmul: (T, B, I) -> (T, B, G*H), bias added;
     with members, weight_ih (P, G, I) and bias (P, G) -> (P, T, B, G)."""
     steps, batch, _ = x.shape
+    flat_x = x.reshape(steps * batch, -1)
     if weight_ih.dim() == 3:
         members, gates = weight_ih.shape[0], weight_ih.shape[1]
+        if not exact_members(weight_ih):  # x is shared: one baddbmm over the members
+            shared = flat_x.expand(members, -1, -1)
+            out = torch.baddbmm(bias.unsqueeze(1), shared, weight_ih.mT)
+            return out.view(members, steps, batch, gates)
         out = member_empty(x, (members, steps, batch, gates))
         weight_ih, bias = aligned_members(weight_ih), aligned_members(bias)
-        flat_x = x.reshape(steps * batch, -1)
         for w, b, o in zip(weight_ih, bias, out, strict=True):
             torch.addmm(b, flat_x, w.t(), out=o.view(steps * batch, gates))
         return out
-    flat = torch.addmm(bias, x.reshape(steps * batch, -1), weight_ih.t())
+    flat = torch.addmm(bias, flat_x, weight_ih.t())
     return flat.view(steps, batch, -1)
 
 
 def first_step_grad(grad_pre: Tensor, weight_hh: Tensor) -> Tensor:
     """dL/dh0 = dL/da_0 U: (T, B, G), (G, H) -> (B, H); members (P, T, B, G), (P, G, H)."""
     if weight_hh.dim() == 3:
+        if not exact_members(weight_hh):
+            return torch.bmm(grad_pre[:, 0], weight_hh)
         weight_hh = aligned_members(weight_hh)
         return torch.stack([g[0].mm(w) for g, w in zip(grad_pre, weight_hh, strict=True)])
     return grad_pre[0].mm(weight_hh)
@@ -198,6 +238,10 @@ def input_grads(grad_pre: Tensor, weight_ih: Tensor) -> Tensor:
     runs faster (about 1.4x) than grad_pre W; the transposed copy is small.
     """
     if weight_ih.dim() == 3:  # members: the sum of their contributions (x is shared)
+        if not exact_members(weight_ih):
+            members, steps, batch, _ = grad_pre.shape
+            flat = torch.bmm(_rows(grad_pre), weight_ih).sum(0)
+            return flat.view(steps, batch, -1)
         return sum(input_grads(g, w) for g, w in zip(grad_pre, weight_ih, strict=True))
     steps, batch, gates = grad_pre.shape
     flat = grad_pre.reshape(-1, gates)
@@ -215,6 +259,14 @@ def weight_grads(grad_pre: Tensor, inputs: Tensor) -> Tensor:
     Members: grad_pre (P, T, B, G) and inputs (T, B, K) shared or (P, T, B, K) -> (P, G, K).
     """
     if grad_pre.dim() == 4:
+        if not exact_members(grad_pre):
+            members = grad_pre.shape[0]
+            flat_in = (
+                _rows(inputs)
+                if inputs.dim() == 4
+                else inputs.reshape(1, -1, inputs.shape[-1]).expand(members, -1, -1)
+            )
+            return torch.bmm(_rows(grad_pre).mT, flat_in)
         rows = inputs.unbind(0) if inputs.dim() == 4 else [inputs] * grad_pre.shape[0]
         return torch.stack([weight_grads(g, k) for g, k in zip(grad_pre, rows, strict=True)])
     flat_in = inputs.reshape(-1, inputs.shape[-1])
@@ -228,6 +280,13 @@ def recurrent_weight_grad(grad_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
     (P, T, B, H) -> (P, G, H).
     """
     if grad_pre.dim() == 4:
+        if not exact_members(grad_pre):
+            members, steps, _, gates = grad_pre.shape
+            grad = torch.bmm(grad_pre[:, 0].mT, h0)  # (P, G, H)
+            if steps > 1:
+                shifted = out[:, :-1].reshape(members, -1, out.shape[-1])
+                grad.baddbmm_(grad_pre[:, 1:].reshape(members, -1, gates).mT, shifted)
+            return grad
         return torch.stack(
             [recurrent_weight_grad(*rows) for rows in zip(grad_pre, h0, out, strict=True)]
         )

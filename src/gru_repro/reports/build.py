@@ -30,7 +30,8 @@ from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import Protocol, reproduce_log_path
 from gru_repro.reports.publish import recover_report_folder, staged_report_set
 from gru_repro.reports.readme_section import update_readme_results
-from gru_repro.reports.table2 import table2_csv, table2_markdown, table2_rows
+from gru_repro.reports.table2 import table2_csv, table2_rows
+from gru_repro.reports.table2_markdown import table2_markdown
 
 log = logging.getLogger(__name__)
 

@@ -147,7 +147,7 @@ def _legend_handles(units: list[str], train_label: str) -> list[Line2D]:
 def build_figure3(experiments: list[ExperimentResult], columns: tuple[str, ...]) -> Figure | None:
     """A figure with a column per experiment of `columns` that the results have; None when the
     results have none of them (the protocol did not run those data sets)."""
-    by_name = {e.plan.experiment: e for e in experiments}
+    by_name = {e.plan.reports_as: e for e in experiments}
     present = [name for name in columns if name in by_name]
     if not present:
         return None

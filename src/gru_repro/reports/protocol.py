@@ -85,9 +85,10 @@ class ExperimentPlan:
     """One experiment's grid: the search is units x lrs at SEARCH_SEED, then `seeds` at the
     selected lr.
 
-    `experiment` is what the reports show (an EXPERIMENTS key: Table 2 row, Figure 3 panel) and
-    the folder group its runs go to; `config` the configs/experiment/ file that trains them
-    (default: `experiment` itself; e.g. speech/a_subset for speech/a); `overrides` further Hydra
+    `experiment` is the folder group its runs go to (paths.run_group) and, unless `reports_as`
+    names another, what the reports show (an EXPERIMENTS key: Table 2 row and paper numbers,
+    Figure 3 panel); `config` the configs/experiment/ file that trains them (default:
+    `experiment` itself; e.g. speech/a_subset for speech/a); `overrides` further Hydra
     overrides, as protocol files written before the variants had files record them."""
 
     experiment: str
@@ -97,10 +98,13 @@ class ExperimentPlan:
     seeds: tuple[int, ...] = (1, 2, 3)
     overrides: tuple[str, ...] = ()
     folders: dict[str, str] = field(default_factory=dict)  # run_key -> folder below the root
+    reports_as: str = ""  # the EXPERIMENTS key its rows report as; "" = `experiment`
 
     def __post_init__(self) -> None:
         if not self.config:  # frozen: set once, here
             object.__setattr__(self, "config", self.experiment)
+        if not self.reports_as:
+            object.__setattr__(self, "reports_as", self.experiment)
         if not self.lrs:
             raise ValueError(f"experiment {self.experiment}: no learning-rate candidates")
         if SEARCH_SEED not in self.seeds:
@@ -111,7 +115,7 @@ class ExperimentPlan:
 
     @property
     def label(self) -> str:
-        return EXPERIMENTS.get(self.experiment, self.experiment)
+        return EXPERIMENTS.get(self.reports_as, self.reports_as)
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -187,6 +191,7 @@ class Protocol:
                     seeds=tuple(int(s) for s in p["seeds"]),
                     overrides=tuple(p.get("overrides", ())),
                     folders=dict(p.get("folders", {})),
+                    reports_as=p.get("reports_as", ""),
                 )
                 for p in raw["experiments"]
             )
@@ -212,16 +217,23 @@ class Protocol:
         return same and runs(self) == runs(other)
 
 
-def _plan(config: str, seeds: tuple[int, ...]) -> ExperimentPlan:
+def _plan(config: str, seeds: tuple[int, ...], reports_as: str = "") -> ExperimentPlan:
     """The plan of configs/experiment/<config>.yaml: its sweep's units and rates, its runs'
-    folder group as the experiment they report."""
+    folder group as the experiment they report, unless that group is no EXPERIMENTS key (a
+    variant whose runs have a folder group of their own): then they report as `reports_as`."""
     # Composing reads the typed schema, which imports torch (through training.settings): only
     # the protocol builders compose; the reports read protocol files and stay torch-free.
     from gru_repro.config.store import experiment_sweep
 
     sweep = experiment_sweep(config)
+    own_row = sweep.run_group in EXPERIMENTS
     return ExperimentPlan(
-        experiment=sweep.run_group, config=config, units=sweep.units, lrs=sweep.lrs, seeds=seeds
+        experiment=sweep.run_group,
+        config=config,
+        units=sweep.units,
+        lrs=sweep.lrs,
+        seeds=seeds,
+        reports_as="" if own_row else reports_as,
     )
 
 
@@ -245,33 +257,69 @@ SPEECH_DATA = {
 # selects the grid's largest candidate (results/lr_search.md). The released variant runs the
 # four music sets only (speech is compared between units, not with the paper's numbers); its
 # run folders name the optimizer, so both variants share one runs root.
+#
+# Each entry is also what the reports publish (gru_repro.reports.report_sets): `report_set`
+# names the folder its Table 2, Figure 3 and lr_search.md go to (`make reports`), and an entry
+# that `replaces` another takes that folder over once it has finished runs; until then the
+# replaced one stays there. Adding a protocol is one entry here (and its experiment files).
 class OptimizerVariant(NamedTuple):
     protocol_name: str  # Protocol.name, so reports never pass one variant off as the other
     music: tuple[str, ...]  # its music experiment files (configs/experiment/), in Table 2 order
     with_speech: bool  # whether it runs the speech experiments (SPEECH_DATA) too
     note: str  # what the protocol's description says of it; "" = the configs' default
+    title: str  # what Table 2's header calls it
+    report_set: str  # REPORT_SETS key: the report folder it publishes into
+    replaces: str = ""  # protocol_name of the entry whose report folder it takes over
+    stopping: str = "with early stopping"  # how its runs end, as its description says
 
 
 MUSIC_SETS = ("nottingham", "jsb", "musedata", "piano_midi")  # Table 2's order
 MUSIC_EXPERIMENTS = tuple(f"music/{name}" for name in MUSIC_SETS)
 OPTIMIZERS = {
-    "paper": OptimizerVariant("full", MUSIC_EXPERIMENTS, True, ""),
+    "paper": OptimizerVariant(
+        "full", MUSIC_EXPERIMENTS, True, "", "the paper's protocol, plain RMSProp", "full"
+    ),
     "released": OptimizerVariant(
         "full-released-optim",
         tuple(f"released_optim/{name}" for name in MUSIC_SETS),
         False,
         "the released code's optimizer (`optim=rmsprop_released`: RMSProp with momentum 0.9, "
         "rms floor 0.01, learning rate decayed linearly to 1% over the epoch budget)",
+        "the paper's protocol with the released code's optimizer",
+        "released",
+    ),
+    # The released code's training as it ran (configs/experiment/released/: batch 1, summed
+    # objective, update norm capped at 1, 500 epochs, no early stopping); it replaces the
+    # approximate block above in results/released/ once its runs exist.
+    "released-exact": OptimizerVariant(
+        "released-exact",
+        tuple(f"released/{name}" for name in MUSIC_SETS),
+        False,
+        "the released code's training (`experiment=released/<set>`)",
+        "the released code's training, exactly",
+        "released",
+        replaces="full-released-optim",
+        stopping="without early stopping (the best validation checkpoint of the whole budget)",
     ),
 }
+# report set -> the folder below the results root its reports go to (`make reports`)
+REPORT_SETS = {"full": "", "released": "released"}
+QUICK_TITLE = "reduced data, candidates and epochs, far from converged"  # Table 2 header of quick
+
+
+def protocol_title(name: str) -> str:
+    """What Table 2's header calls protocol `name` ("" for one no entry names)."""
+    titles = {v.protocol_name: v.title for v in OPTIMIZERS.values()}
+    return {**titles, "quick": QUICK_TITLE}.get(name, "")
 
 
 def full_protocol(n_seeds: int = 3, speech: str = "subset", optim: str = "paper") -> Protocol:
     """The paper's protocol: all 6 experiments, 3 units, the 10 candidates of configs/search/.
 
     `speech` picks the speech experiments' data: "subset" (default, CPU-sized) or "whole".
-    `optim` picks the optimizer (OPTIMIZERS): "paper" (plain RMSProp, all 6 experiments) or
-    "released" (the released code's RMSProp with momentum and decay, the 4 music sets).
+    `optim` picks the optimizer (OPTIMIZERS): "paper" (plain RMSProp, all 6 experiments),
+    "released" (the released code's RMSProp with momentum and decay, the 4 music sets) or
+    "released-exact" (the released code's training as it ran, the 4 music sets).
     """
     if speech not in SPEECH_DATA:
         raise ValueError(f"speech data {speech!r}: choose one of {', '.join(SPEECH_DATA)}")
@@ -279,10 +327,12 @@ def full_protocol(n_seeds: int = 3, speech: str = "subset", optim: str = "paper"
         raise ValueError(f"optimizer {optim!r}: choose one of {', '.join(OPTIMIZERS)}")
     variant = OPTIMIZERS[optim]
     configs = variant.music + (SPEECH_DATA[speech] if variant.with_speech else ())
-    plans = tuple(_plan(config, tuple(range(1, n_seeds + 1))) for config in configs)
+    rows = MUSIC_EXPERIMENTS + (("speech/a", "speech/b") if variant.with_speech else ())
+    seeds = tuple(range(1, n_seeds + 1))
+    plans = tuple(_plan(config, seeds, row) for config, row in zip(configs, rows, strict=True))
     notes = [
         f"10 learning-rate candidates x 3 units per {'' if variant.with_speech else 'music '}"
-        f"data set with early stopping (seed 1), then the selected rate retrained with seeds "
+        f"data set {variant.stopping} (seed 1), then the selected rate retrained with seeds "
         f"2..{n_seeds}"
     ]
     if variant.with_speech:

@@ -1,4 +1,5 @@
-"""Table 2: train and test NLL of the selected runs, mean ± std over seeds, paper beside ours."""
+"""Table 2's rows: train and test NLL of the selected runs under both conventions, mean ± std
+over seeds, paper beside ours, and the budget the runs record (table2_markdown.py writes them)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,24 @@ from dataclasses import asdict, dataclass
 from gru_repro.reports.collect import (
     GRID_EDGE_NOTE,
     STILL_IMPROVING_NOTE,
-    STILL_IMPROVING_RULE,
     Run,
     SweepResults,
     UnitResult,
 )
-from gru_repro.reports.paper import NOT_COMPARABLE, PAPER_SOURCE, paper_nll
+from gru_repro.reports.paper import NOT_COMPARABLE, paper_nll
 
 UNIT_LABELS = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
 
 
 @dataclass
 class Table2Row:
+    """One (experiment, unit) cell. Our NLLs under both conventions of metrics.json
+    (gru_repro.training.metrics): `*_nll_*` frame-weighted (total NLL over all predicted
+    frames, the runs' `nll_convention`), `*_nll_seqavg_*` sequence-averaged (the mean over
+    sequences of each one's per-frame NLL). Each `*_diff` is ours - paper, nats; None where the
+    data are not comparable. The budget columns are read from the runs, "; "-joined if the
+    seed runs differ, "" when they do not record it."""
+
     experiment: str
     dataset: str
     unit: str
@@ -36,11 +43,29 @@ class Table2Row:
     test_nll_std: float
     paper_test_nll: float | None
     test_diff: float | None
+    train_nll_seqavg_mean: float
+    train_nll_seqavg_std: float
+    train_seqavg_diff: float | None
+    test_nll_seqavg_mean: float
+    test_nll_seqavg_std: float
+    test_seqavg_diff: float | None
     epochs_mean: float
     updates_mean: float
     wall_seconds_mean: float
+    batch_size: str  # sequences per update
+    max_epochs: str  # the epoch budget
+    early_stopping: str  # "patience <n> evaluations" or "none"
+    grad_clip: str  # "global norm <c>" or "none"
+    objective: str  # what the optimizer minimises, where the runs record it
     nll_convention: str
     note: str
+
+
+# The two conventions Table 2 shows: name -> (metrics.json suffix, how the header defines it).
+CONVENTIONS = {
+    "frame-weighted": ("", "total NLL over all predicted frames of the split"),
+    "sequence-averaged": ("_seqavg", "the mean over sequences of each sequence's per-frame NLL"),
+}
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -49,6 +74,85 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
         return math.nan, math.nan
     std = statistics.stdev(values) if len(values) > 1 else math.nan
     return statistics.fmean(values), std
+
+
+def _all_or_none(values: list[float]) -> tuple[float, float]:
+    """Mean and std when every value is finite, else NaN: a mean over fewer seed runs than
+    the frame-weighted one would not be the same cell under another convention."""
+    if not values or not all(map(math.isfinite, values)):
+        return math.nan, math.nan
+    return _mean_std(values)
+
+
+def _finished(runs) -> list[Run]:
+    return [r for r in runs if r is not None and r.finished]
+
+
+def _trainer(run: Run) -> dict:
+    """The trainer section of the run's identity (the settings that make the run)."""
+    identity = run.metrics.get("identity")
+    trainer = identity.get("trainer") if isinstance(identity, dict) else None
+    return trainer if isinstance(trainer, dict) else {}
+
+
+def records(run: Run, key: str) -> bool:
+    return key in run.metrics or key in _trainer(run)
+
+
+def run_setting(run: Run, key: str):
+    """A training setting of a run: metrics.json's own key, else its identity's trainer
+    section (runs older than the key at the top level); None when neither records it."""
+    return run.metrics[key] if key in run.metrics else _trainer(run).get(key)
+
+
+def _stopping(run: Run) -> str | None:
+    """How the run's early stopping was set: "patience <n> evaluations" (of every <k> epochs
+    when not every epoch), "none" where patience <= 0 or null (the best checkpoint of the
+    whole budget), None where the run does not record it."""
+    if not records(run, "patience"):
+        return None
+    patience = run_setting(run, "patience")
+    if not isinstance(patience, (int, float)) or patience <= 0:
+        return "none"
+    every = run_setting(run, "eval_every")
+    text = f"patience {int(patience)} evaluations"
+    return text + (f" of every {every} epochs" if isinstance(every, int) and every > 1 else "")
+
+
+def _clipping(run: Run) -> str | None:
+    """The run's gradient clipping: "global norm <c>", "none" where the norm is 0 or null,
+    None where the run does not record it."""
+    if not records(run, "clip_grad_norm"):
+        return None
+    norm = run_setting(run, "clip_grad_norm")
+    return f"global norm {norm:g}" if isinstance(norm, (int, float)) and norm > 0 else "none"
+
+
+# Where a run may record what its optimizer minimises (e.g. "sum", "mean"): a setting of the
+# trainer, so in metrics.json or its identity's trainer section. Only a name counts, never a
+# number (a final loss value under the same key).
+OBJECTIVE_KEYS = ("objective", "loss")
+
+
+def _objective(run: Run) -> str | None:
+    names = (run_setting(run, key) for key in OBJECTIVE_KEYS)
+    return next((name for name in names if isinstance(name, str) and name), None)
+
+
+def budget_settings(runs: list[Run]) -> dict[str, str]:
+    """The Table2Row budget columns from the runs' metrics.json: each setting's values,
+    "; "-joined when the runs differ, "" when no run records it."""
+
+    def joined(values) -> str:
+        return "; ".join(dict.fromkeys(str(v) for v in values if v is not None))
+
+    return {
+        "batch_size": joined(run_setting(r, "batch_size") for r in runs),
+        "max_epochs": joined(run_setting(r, "max_epochs") for r in runs),
+        "early_stopping": joined(_stopping(r) for r in runs),
+        "grad_clip": joined(_clipping(r) for r in runs),
+        "objective": joined(_objective(r) for r in runs),
+    }
 
 
 TABLE_VALUES = ("train_nll", "test_nll")  # a seed run counts when metrics.json has both
@@ -82,6 +186,8 @@ def _row(
     runs, n_diverged, left_out = counted_seed_runs(result)
     train = _mean_std([r.get("train_nll") for r in runs])
     test = _mean_std([r.get("test_nll") for r in runs])
+    train_seq = _all_or_none([r.get("train_nll_seqavg") for r in runs])
+    test_seq = _all_or_none([r.get("test_nll_seqavg") for r in runs])
     paper_train = paper_nll(experiment, "train", result.unit)
     paper_test = paper_nll(experiment, "test", result.unit)
     comparable = experiment not in NOT_COMPARABLE
@@ -105,6 +211,8 @@ def _row(
         notes.append(f"{GRID_EDGE_NOTE} ({result.grid_edge} candidate)")
     if experiment in NOT_COMPARABLE:
         notes.append(NOT_COMPARABLE[experiment])
+    if runs and not all(map(math.isfinite, (*train_seq, *test_seq))):
+        notes.append("sequence-averaged NLL not recorded by every seed run")
     if overrides:  # the protocol changed this experiment's data or budget: say how
         notes.append("run with " + " ".join(f"`{o}`" for o in overrides))
     conventions = sorted({str(r.metrics.get("nll_convention", "?")) for r in runs})
@@ -126,9 +234,16 @@ def _row(
         test_nll_std=test[1],
         paper_test_nll=paper_test,
         test_diff=diff(test[0], paper_test),
+        train_nll_seqavg_mean=train_seq[0],
+        train_nll_seqavg_std=train_seq[1],
+        train_seqavg_diff=diff(train_seq[0], paper_train),
+        test_nll_seqavg_mean=test_seq[0],
+        test_nll_seqavg_std=test_seq[1],
+        test_seqavg_diff=diff(test_seq[0], paper_test),
         epochs_mean=_mean_std([r.get("epochs") for r in runs])[0],
         updates_mean=_mean_std([r.get("updates") for r in runs])[0],
         wall_seconds_mean=_mean_std([r.get("wall_seconds") for r in runs])[0],
+        **budget_settings(runs or _finished(result.candidates.values())),
         nll_convention="; ".join(conventions),
         note="; ".join(notes),
     )
@@ -136,106 +251,10 @@ def _row(
 
 def table2_rows(results: SweepResults) -> list[Table2Row]:
     return [
-        _row(exp.plan.experiment, exp.plan.label, unit_result, exp.plan.changes)
+        _row(exp.plan.reports_as, exp.plan.label, unit_result, exp.plan.changes)
         for exp in results.experiments
         for unit_result in exp.units.values()
     ]
-
-
-def _num(x: float | None, fmt: str = ".2f") -> str:
-    return "–" if x is None or not math.isfinite(x) else format(x, fmt)
-
-
-def _nll(mean: float, std: float) -> str:
-    if not math.isfinite(mean):
-        return "–"
-    return f"{mean:.2f} ± {std:.2f}" if math.isfinite(std) else f"{mean:.2f}"
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "–"
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
-
-
-def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bool) -> str:
-    conventions = sorted({r.nll_convention for r in rows if r.nll_convention})
-    lines = [
-        "# Table 2: average negative log-probability per time step (nats)",
-        "",
-        f"Protocol `{protocol_name}`. Ours: mean ± std (sample std) over the seeds of the "
-        "learning rate selected by validation NLL (the search run is seed 1); paper: "
-        f"{PAPER_SOURCE}. Δ = ours − paper (lower NLL is better).",
-        f"NLL convention of our runs: {', '.join(conventions) or 'unknown'}.",
-        "",
-    ]
-    if incomplete:
-        lines += [
-            "**Incomplete sweep** (built with `--allow-incomplete`): some runs are missing or "
-            "unfinished, so the selection and the means may change.",
-            "",
-        ]
-    lines += [
-        "| data set | unit | train (ours) | train (paper) | Δ train | test (ours) | test (paper) "
-        "| Δ test | lr | seeds | epochs | wall time / run | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.dataset} | {UNIT_LABELS.get(r.unit, r.unit)} "
-            f"| {_nll(r.train_nll_mean, r.train_nll_std)} | {_num(r.paper_train_nll)} "
-            f"| {_num(r.train_diff, '+.2f')} "
-            f"| {_nll(r.test_nll_mean, r.test_nll_std)} | {_num(r.paper_test_nll)} "
-            f"| {_num(r.test_diff, '+.2f')} "
-            f"| {_num(r.selected_lr, '.3g')} | {r.n_seeds} | {_num(r.epochs_mean, '.0f')} "
-            f"| {_duration(r.wall_seconds_mean)} | {r.note} |"
-        )
-    target = target_check_lines(rows)
-    if target:
-        lines += ["", *target]
-    lines += [
-        "",
-        "Notes: *" + STILL_IMPROVING_NOTE + "* = a seed run whose validation NLL was still "
-        "improving when the epoch budget ended it: " + STILL_IMPROVING_RULE + "; a larger "
-        "budget could lower its NLL. *" + GRID_EDGE_NOTE + "* = the selected learning rate is "
-        "the largest or smallest candidate searched, so a better rate may lie outside the grid "
-        "(see lr_search.md).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-TARGET_MARGIN = 0.10  # nats: a music cell meets the reproduction target at paper + this
-
-
-def target_check_lines(rows: list[Table2Row], margin: float = TARGET_MARGIN) -> list[str]:
-    """One paragraph on the reproduction target: our mean test NLL <= paper + `margin`.
-
-    Only rows with a paper number to compare with (the music sets) count; rows not run yet are
-    counted as such, and every miss names its cell and its Δ test (ours − paper).
-    """
-    comparable = [
-        r for r in rows if r.paper_test_nll is not None and r.experiment not in NOT_COMPARABLE
-    ]
-    if not comparable:
-        return []
-    done = [r for r in comparable if r.test_diff is not None]
-    met = [r for r in done if r.test_diff <= margin]
-    missed = [r for r in done if r.test_diff > margin]
-    not_run = len(comparable) - len(done)
-    line = (
-        f"Target (test NLL at or below the paper's + {margin:.2f} nats): met by {len(met)} of "
-        + (
-            f"the {len(done)} music cells run so far ({not_run} not run yet)"
-            if not_run
-            else f"all {len(done)} music cells"
-        )
-    )
-    if missed:
-        line += "; missed by " + ", ".join(
-            f"{r.dataset} {UNIT_LABELS.get(r.unit, r.unit)} (Δ test {r.test_diff:+.2f})"
-            for r in missed
-        )
-    return [line + "."]
 
 
 def table2_csv(rows: list[Table2Row]) -> str:

@@ -57,6 +57,10 @@ class TrainerSettings(Checked):
     # sweeper); the sweeper passes each population's learning rates in population_lrs
     population: str = field(default="off", metadata=one_of("off", "auto"))
     population_lrs: list[float] = field(default_factory=list)
+    # float32 populations: false = the whole-sequence products batched over the members (one
+    # bmm; each member its single run within float32 rounding, faster); true = per member (bit
+    # for bit its single run). float64 is always exact (models/recurrent.py)
+    population_exact: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

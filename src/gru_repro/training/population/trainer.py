@@ -41,6 +41,7 @@ from gru_repro.config.identity import identity_diff, identity_hash
 from gru_repro.data import DataSplits, make_batches
 from gru_repro.models import build_model, kernels
 from gru_repro.models.population import build_population
+from gru_repro.models.recurrent import exact_member_products
 from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training.checkpoint import plain_data, restore_rng_state, seed_everything
 from gru_repro.training.evaluation import NOISY_SUFFIX, SplitEvaluator, noisy_evaluator
@@ -183,7 +184,10 @@ class PopulationTrainer:
     # ----------------------------------------------------------------------------- the loop
     def fit(self) -> list[dict]:
         """Train every member to its end; each member's final metrics, in member order."""
-        with kernels.use_setting(self.settings.backend):  # trainer.backend: the time loops
+        with (
+            kernels.use_setting(self.settings.backend),  # trainer.backend: the time loops
+            exact_member_products(self.settings.population_exact),  # trainer.population_exact
+        ):
             return self._fit()
 
     def _fit(self) -> list[dict]:

@@ -1,0 +1,208 @@
+"""results/table2.md: Table 2's rows under both NLL conventions, each beside the paper.
+
+The released code leaves open which convention the paper's Table 2 uses (frame-weighted or
+sequence-averaged: gru_repro.training.metrics), so every cell shows ours under both, each with
+its Δ to the paper's one number. The header states what belongs to the whole table: the
+protocol, the conventions and the budget, the budget read from the runs' metrics.json (never
+typed in). The target line counts the cells that meet the target under one convention for the
+whole table, once per convention, each named.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gru_repro.reports.collect import GRID_EDGE_NOTE, STILL_IMPROVING_NOTE, STILL_IMPROVING_RULE
+from gru_repro.reports.paper import NOT_COMPARABLE, PAPER_SOURCE
+from gru_repro.reports.protocol import protocol_title
+from gru_repro.reports.table2 import CONVENTIONS, UNIT_LABELS, Table2Row
+
+TARGET_MARGIN = 0.10  # nats: a music cell meets the reproduction target at paper + this
+
+
+def _num(x: float | None, fmt: str = ".2f") -> str:
+    return "–" if x is None or not math.isfinite(x) else format(x, fmt)
+
+
+def _nll(mean: float, std: float) -> str:
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.2f} ± {std:.2f}" if math.isfinite(std) else f"{mean:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+
+
+# Budget settings of the header: Table2Row field -> (what the setting is called, how a value
+# reads).
+BUDGET = {
+    "batch_size": ("batch size", "{} sequences per update"),
+    "max_epochs": ("epoch budget", "{} epochs"),
+    "early_stopping": ("early stopping", "{}"),
+    "grad_clip": ("gradient-norm clipping", "{}"),
+    "objective": ("objective", "{}"),
+}
+OPTIONAL = ("objective",)  # left out where no run records it (runs before it was recorded)
+
+
+def budget_line(rows: list[Table2Row]) -> str:
+    """One line: each budget setting with its value, or each value with the data sets that ran
+    with it when they differ ("not recorded" for data sets whose runs lack it). A setting no
+    run records is named as such, except the objective, left out then (runs from before it
+    was recorded). Rows with no run read (not run yet) do not count."""
+    ran = [r for r in rows if r.n_seeds or any(getattr(r, key) for key in BUDGET)]
+    parts = []
+    for key, (name, form) in BUDGET.items():
+        by_value: dict[str, list[str]] = {}
+        for row in ran:
+            value = getattr(row, key)
+            shown = form.format(value) if value else "not recorded"
+            datasets = by_value.setdefault(shown, [])
+            if row.dataset not in datasets:
+                datasets.append(row.dataset)
+        if set(by_value) <= {"not recorded"}:
+            if key not in OPTIONAL:
+                parts.append(f"{name}: not recorded by the runs")
+            continue
+        if len(by_value) == 1:
+            parts.append(f"{name}: {next(iter(by_value))}")
+        else:
+            parts.append(
+                f"{name}: " + ", ".join(f"{v} ({', '.join(d)})" for v, d in by_value.items())
+            )
+    return "Budget (read from the runs' metrics.json): " + "; ".join(parts) + "."
+
+
+def header_lines(rows: list[Table2Row], protocol_name: str) -> list[str]:
+    title = protocol_title(protocol_name)
+    recorded = sorted({r.nll_convention for r in rows if r.nll_convention})
+    definitions = "; ".join(
+        f"*{name}* = {definition} (metrics.json `<split>_nll{suffix}`)"
+        for name, (suffix, definition) in CONVENTIONS.items()
+    )
+    return [
+        "# Table 2: average negative log-probability per time step (nats)",
+        "",
+        f"Protocol `{protocol_name}`" + (f": {title}." if title else "."),
+        budget_line(rows),
+        f"NLL conventions, both shown: {definitions}. The paper does not say which its Table 2 "
+        f"uses; its one number per split stands beside both. Headline convention recorded by "
+        f"our runs: {', '.join(recorded) or 'unknown'}.",
+        f"Ours: mean ± std (sample std) over the seeds of the learning rate selected by "
+        f"validation NLL (the search run is seed 1); paper: {PAPER_SOURCE}. Δ = ours − paper "
+        f"(lower NLL is better).",
+        "",
+    ]
+
+
+COLUMNS = (
+    "data set",
+    "unit",
+    "train (paper)",
+    "train frame-weighted",
+    "Δ",
+    "train seq-averaged",
+    "Δ",
+    "test (paper)",
+    "test frame-weighted",
+    "Δ",
+    "test seq-averaged",
+    "Δ",
+    "lr",
+    "seeds",
+    "epochs",
+    "wall time / run",
+    "note",
+)
+
+
+def _table_line(r: Table2Row) -> str:
+    cells = (
+        r.dataset,
+        UNIT_LABELS.get(r.unit, r.unit),
+        _num(r.paper_train_nll),
+        _nll(r.train_nll_mean, r.train_nll_std),
+        _num(r.train_diff, "+.2f"),
+        _nll(r.train_nll_seqavg_mean, r.train_nll_seqavg_std),
+        _num(r.train_seqavg_diff, "+.2f"),
+        _num(r.paper_test_nll),
+        _nll(r.test_nll_mean, r.test_nll_std),
+        _num(r.test_diff, "+.2f"),
+        _nll(r.test_nll_seqavg_mean, r.test_nll_seqavg_std),
+        _num(r.test_seqavg_diff, "+.2f"),
+        _num(r.selected_lr, ".3g"),
+        str(r.n_seeds),
+        _num(r.epochs_mean, ".0f"),
+        _duration(r.wall_seconds_mean),
+        r.note,
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bool) -> str:
+    lines = header_lines(rows, protocol_name)
+    if incomplete:
+        lines += [
+            "**Incomplete sweep** (built with `--allow-incomplete`): some runs are missing or "
+            "unfinished, so the selection and the means may change.",
+            "",
+        ]
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += [_table_line(r) for r in rows]
+    target = target_check_lines(rows)
+    if target:
+        lines += ["", *target]
+    lines += [
+        "",
+        "Notes: *" + STILL_IMPROVING_NOTE + "* = a seed run whose validation NLL was still "
+        "improving when the epoch budget ended it: " + STILL_IMPROVING_RULE + "; a larger "
+        "budget could lower its NLL. *" + GRID_EDGE_NOTE + "* = the selected learning rate is "
+        "the largest or smallest candidate searched, so a better rate may lie outside the grid "
+        "(see lr_search.md).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# convention -> the Table2Row field of its Δ test
+TEST_DIFF = {"frame-weighted": "test_diff", "sequence-averaged": "test_seqavg_diff"}
+
+
+def target_check_lines(rows: list[Table2Row], margin: float = TARGET_MARGIN) -> list[str]:
+    """The reproduction target (our mean test NLL <= paper + `margin`), counted over the whole
+    table under one convention at a time: one line per convention, each named, never a cell
+    under one convention and the next under the other.
+
+    Only rows with a paper number to compare with (the music sets) count; rows not run yet are
+    counted as such, and every miss names its cell and its Δ test (ours − paper).
+    """
+    comparable = [
+        r for r in rows if r.paper_test_nll is not None and r.experiment not in NOT_COMPARABLE
+    ]
+    if not comparable:
+        return []
+    lines = [
+        f"Target (test NLL at or below the paper's + {margin:.2f} nats), counted under one "
+        "convention for the whole table:"
+    ]
+    for convention, field in TEST_DIFF.items():
+        diffs = [(r, getattr(r, field)) for r in comparable]
+        done = [(r, d) for r, d in diffs if d is not None]
+        met = [r for r, d in done if d <= margin]
+        missed = [(r, d) for r, d in done if d > margin]
+        not_run = len(comparable) - len(done)
+        line = f"- {convention}: met by {len(met)} of " + (
+            f"the {len(done)} music cells with this NLL so far ({not_run} not run yet or "
+            "without it)"
+            if not_run
+            else f"all {len(done)} music cells"
+        )
+        if missed:
+            line += "; missed by " + ", ".join(
+                f"{r.dataset} {UNIT_LABELS.get(r.unit, r.unit)} (Δ test {d:+.2f})"
+                for r, d in missed
+            )
+        lines.append(line + ".")
+    return lines
