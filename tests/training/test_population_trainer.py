@@ -159,7 +159,9 @@ def assert_same_run(single_dir, member_dir) -> None:
     assert member == single
     assert _curves(member_dir) == _curves(single_dir)
     assert _scalars(member_dir) == _scalars(single_dir)
-    for name in ("best.pt", "last.pt"):
+    names = sorted(p.name for p in (single_dir / "checkpoints").glob("*.pt"))
+    assert names == sorted(p.name for p in (member_dir / "checkpoints").glob("*.pt"))
+    for name in {"best.pt", "last.pt", *names}:  # best_<other>.pt too, where kept
         path = single_dir / "checkpoints" / name
         assert path.is_file() == (member_dir / "checkpoints" / name).is_file(), name
         if path.is_file():

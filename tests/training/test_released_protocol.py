@@ -139,6 +139,14 @@ def test_selection_follows_the_setting_and_changes_nothing_else(splits, tmp_path
         assert runs[sel]["best_epoch"] == 1 + values.index(min(values))
         assert runs[sel]["best_valid_nll_seen"] == min(values)
     assert runs["clean"]["best_epoch"] != runs["noisy"]["best_epoch"]  # a real choice here
+    # with no early stopping each run also keeps the other selection's checkpoint: what the
+    # run selecting on it reports, bit for bit
+    for sel, other in (("clean", "noisy"), ("noisy", "clean")):
+        kept = runs[sel][f"{other}_selection"]
+        assert kept.pop("select_on") == other
+        assert kept == {k: runs[other][k] for k in kept}, sel
+        assert (tmp_path / sel / "checkpoints" / f"best_{other}.pt").is_file()
+    assert "noisy_selection" not in plain
 
     def same(rows):
         return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
@@ -149,6 +157,14 @@ def test_selection_follows_the_setting_and_changes_nothing_else(splits, tmp_path
                        for r in same(table["clean"])]  # fmt: skip
     assert "valid_nll_noisy" not in plain and "valid_nll_noisy" in runs["clean"]
     assert plain["test_nll"] == runs["clean"]["test_nll"]
+
+
+def test_with_early_stopping_no_other_selection_is_kept(splits, tmp_path) -> None:
+    """patience > 0: the selection decides when training stops, so the other selection's
+    checkpoint would not be that run's."""
+    metrics = released_run(splits, tmp_path / "run", patience=2)
+    assert "noisy_selection" not in metrics
+    assert not (tmp_path / "run" / "checkpoints" / "best_noisy.pt").exists()
 
 
 def test_both_validation_nlls_reach_tensorboard_and_metrics(splits, tmp_path) -> None:

@@ -220,6 +220,7 @@ class Trainer:
             last=self.state_dict,
             after_log=self._log_samples,
             valid_nll_noisy=noisy,
+            other_best=self.model_checkpoint if self.record.take_other_improved() else None,
         )
 
     def _log_samples(self, writer: SummaryWriter) -> None:
@@ -233,12 +234,21 @@ class Trainer:
 
     def _finish(self, t0: float) -> dict:
         # every reported NLL is measured at the best weights, restored into the model here
-        finals = self.evaluate.at_best_checkpoint(
-            self.ckpt_dir / "best.pt", self.stopper.best_epoch
-        )
-        if self.evaluate_noisy is not None and "valid_nll" in finals:  # best weights loaded
+        # (the other selection's first, when kept, so that the model ends at the best weights)
+        other = self.record.other
+        other_finals = None
+        if other is not None:
+            other_finals = self._finals_at(self.record.other_checkpoint, other.best_epoch)
+        finals = self._finals_at(self.ckpt_dir / "best.pt", self.stopper.best_epoch)
+        return self.record.finish(t0, finals, other_finals)
+
+    def _finals_at(self, path: Path, best_epoch: int) -> dict:
+        """Every split's NLLs at the weights in ``path`` (loaded into the model), clean and,
+        in runs that measure it, noisy."""
+        finals = self.evaluate.at_best_checkpoint(path, best_epoch)
+        if self.evaluate_noisy is not None and "valid_nll" in finals:  # the weights loaded
             finals.update(self.evaluate_noisy.finals(NOISY_SUFFIX))
-        return self.record.finish(t0, finals)
+        return finals
 
     # ----------------------------------------------------------------------------- helpers
     def model_checkpoint(self) -> dict:
@@ -265,6 +275,7 @@ class Trainer:
             weight_noise=self.noise.state_dict(),
             shuffle_generator=self.shuffle_generator,
             state=self.state,
+            other_stopper=self.record.other,
         )
 
     def load_state_dict(self, state: dict) -> None:
@@ -279,6 +290,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.stopper.load_state_dict(state["early_stopping"])
+        if self.record.other is not None and "early_stopping_other" in state:
+            self.record.other.load_state_dict(state["early_stopping_other"])
         self.noise.load_state_dict(state["weight_noise"])
         self.shuffle_generator.set_state(state["shuffle_generator"])
         restore_rng_state(state["rng"])

@@ -30,7 +30,9 @@ __all__ = [
 
 
 def _json_safe(value):
-    """NaN/inf are not JSON: write them as null."""
+    """NaN/inf are not JSON: write them as null (in nested dicts too)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

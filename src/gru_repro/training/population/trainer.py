@@ -316,8 +316,11 @@ class PopulationTrainer:
             )
         lasts = {row: self.member_state_dict(row) for row in rows}
         for row, best in zip(rows, bests, strict=True):
+            record = self.records[self.alive[row]]
             if best:
-                self.records[self.alive[row]].save_best(self._model_bundle(row))
+                record.save_best(self._model_bundle(row))
+            if record.take_other_improved():
+                record.save_other_best(self._model_bundle(row))
         self._save_population(lasts)
         for row in rows:
             self.records[self.alive[row]].save_last(lasts[row])
@@ -347,12 +350,18 @@ class PopulationTrainer:
         """Member ``i``'s final NLLs at its best checkpoint (the single run's evaluator) and
         metrics.json; it trains no further."""
         record = self.records[i]
-        finals = self.final_evaluator.at_best_checkpoint(
-            record.ckpt_dir / "best.pt", record.stopper.best_epoch
-        )
+        other_finals = None
+        if record.other is not None:  # the other selection's, as the single run measures it
+            other_finals = self._finals_at(record.other_checkpoint, record.other.best_epoch)
+        finals = self._finals_at(record.ckpt_dir / "best.pt", record.stopper.best_epoch)
+        self.results[i] = record.finish(self.t0[i], finals, other_finals)
+
+    def _finals_at(self, path: Path, best_epoch: int) -> dict:
+        """The single run's ``Trainer._finals_at``: clean and (when measured) noisy NLLs."""
+        finals = self.final_evaluator.at_best_checkpoint(path, best_epoch)
         if self.final_noisy_evaluator is not None and "valid_nll" in finals:  # weights loaded
             finals.update(self.final_noisy_evaluator.finals(NOISY_SUFFIX))
-        self.results[i] = record.finish(self.t0[i], finals)
+        return finals
 
     def _keep(self, members: list[int]) -> None:
         """Keep only ``members`` (indices into ``self.members``) in the compute."""
@@ -391,6 +400,7 @@ class PopulationTrainer:
             weight_noise=self.noise.state_dict(),
             shuffle_generator=self.shuffle_generator,
             state=record.state,
+            other_stopper=record.other,
         )
 
     def _save_population(self, lasts: dict[int, dict]) -> None:
@@ -437,6 +447,8 @@ class PopulationTrainer:
         for record, state in zip(self.records, states, strict=True):
             if state is not None:
                 record.stopper.load_state_dict(state["early_stopping"])
+                if record.other is not None and "early_stopping_other" in state:
+                    record.other.load_state_dict(state["early_stopping_other"])
                 record.state = RunState(**state["run_state"])
         if len(given) < len(states):
             return  # all at update 0: the fresh weights and optimizer are everyone's
