@@ -240,7 +240,7 @@ class Trainer:
         if other is not None:
             other_finals = self._finals_at(self.record.other_checkpoint, other.best_epoch)
         finals = self._finals_at(self.ckpt_dir / "best.pt", self.stopper.best_epoch)
-        return self.record.finish(t0, finals, other_finals)
+        return self.record.finish(t0, finals, other_finals=other_finals)
 
     def _finals_at(self, path: Path, best_epoch: int) -> dict:
         """Every split's NLLs at the weights in ``path`` (loaded into the model), clean and,

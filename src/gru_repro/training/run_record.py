@@ -331,7 +331,7 @@ class RunRecord:
         log.warning("%srun diverged in epoch %d: %s", self.prefix, epoch, reason)
         self.state.diverged_epoch, self.state.diverged_reason = epoch, reason
 
-    def finish(self, t0: float, finals: dict, other_finals: dict | None = None) -> dict:
+    def finish(self, t0: float, finals: dict, *, other_finals: dict | None = None) -> dict:
         """Write the final metrics.json (``finals``: the NLLs at the best checkpoint, or its
         ``failed_reason``; ``other_finals``: those at the other selection's, when kept), the
         hparams, and close the writer; the metrics written."""

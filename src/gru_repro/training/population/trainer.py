@@ -354,7 +354,7 @@ class PopulationTrainer:
         if record.other is not None:  # the other selection's, as the single run measures it
             other_finals = self._finals_at(record.other_checkpoint, record.other.best_epoch)
         finals = self._finals_at(record.ckpt_dir / "best.pt", record.stopper.best_epoch)
-        self.results[i] = record.finish(self.t0[i], finals, other_finals)
+        self.results[i] = record.finish(self.t0[i], finals, other_finals=other_finals)
 
     def _finals_at(self, path: Path, best_epoch: int) -> dict:
         """The single run's ``Trainer._finals_at``: clean and (when measured) noisy NLLs."""
