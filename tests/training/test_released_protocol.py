@@ -43,7 +43,7 @@ RELEASED = {
     "weight_noise": 0.3,  # larger than the paper's 0.075: the two validation NLLs pick apart
     "progress": False,
 }  # configs/trainer/released_exact.yaml, but for the noise
-EPOCHS = 8
+EPOCHS = 14
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +245,22 @@ def test_a_released_run_resumed_after_a_crash_gives_the_uninterrupted_numbers(
         assert [r["epoch"] for r in rows] == ["0", "1", "2", "3", "4"]
     same = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
     assert same(curves(tmp_path / "b")) == same(curves(tmp_path / "a"))
+
+
+def test_the_noisy_validation_draws_afresh_each_epoch_and_replays_exactly(splits, tmp_path):
+    """One draw per sequence from a stream per epoch: the same epoch's stream gives the same
+    NLL at the same weights, another epoch's another one (the released code drew anew)."""
+    settings = TrainerSettings(**{**RELEASED, "max_epochs": 1})
+    trainer = Trainer(
+        splits,
+        run_dir=tmp_path / "run",
+        seed=7,
+        model_options={"unit": "gru", "hidden_size": 6},
+        optim_options=RELEASED_OPTIM,
+        settings=settings,
+    )
+    noisy = trainer.evaluate_noisy
+    assert all(b.lengths.numel() == 1 for b in noisy.batches["valid"])  # one sequence a draw
+    values = [noisy("valid", stream=k).frame for k in (3, 3, 4)]
+    assert values[0] == values[1] != values[2]
+    assert trainer.evaluate("valid").frame not in values  # the clean one: no noise at all

@@ -205,7 +205,9 @@ class Trainer:
 
     def _evaluate_epoch(self, epoch: int, train_nll: float, t0: float) -> None:
         valid_nll = self.evaluate("valid").frame
-        noisy = None if self.evaluate_noisy is None else self.evaluate_noisy("valid").frame
+        noisy = None
+        if self.evaluate_noisy is not None:  # fresh draws every epoch (evaluation.py)
+            noisy = self.evaluate_noisy("valid", stream=epoch).frame
         new_best = self.record.validated(epoch, train_nll, valid_nll, noisy)
         if new_best is not None:  # None: diverged (recorded)
             self._end_epoch(epoch, train_nll, valid_nll, t0, new_best, noisy)
@@ -247,7 +249,7 @@ class Trainer:
         in runs that measure it, noisy."""
         finals = self.evaluate.at_best_checkpoint(path, best_epoch)
         if self.evaluate_noisy is not None and "valid_nll" in finals:  # the weights loaded
-            finals.update(self.evaluate_noisy.finals(NOISY_SUFFIX))
+            finals.update(self.evaluate_noisy.finals(NOISY_SUFFIX, stream=best_epoch))
         return finals
 
     # ----------------------------------------------------------------------------- helpers

@@ -284,7 +284,7 @@ class PopulationTrainer:
         valid = [t.frame for t in self.evaluate("valid")]
         noisy = [None] * len(valid)
         if self.evaluate_noisy is not None:
-            noisy = [t.frame for t in self.evaluate_noisy("valid")]
+            noisy = [t.frame for t in self.evaluate_noisy("valid", stream=epoch)]
         recorded, bests = [], []
         for row, i in enumerate(self.alive):
             if only is not None and not only[row]:
@@ -360,7 +360,7 @@ class PopulationTrainer:
         """The single run's ``Trainer._finals_at``: clean and (when measured) noisy NLLs."""
         finals = self.final_evaluator.at_best_checkpoint(path, best_epoch)
         if self.final_noisy_evaluator is not None and "valid_nll" in finals:  # weights loaded
-            finals.update(self.final_noisy_evaluator.finals(NOISY_SUFFIX))
+            finals.update(self.final_noisy_evaluator.finals(NOISY_SUFFIX, stream=best_epoch))
         return finals
 
     def _keep(self, members: list[int]) -> None:
