@@ -105,3 +105,63 @@ def test_an_optim_config_splits_into_the_optimizer_and_its_schedule() -> None:
     # a linear schedule without final_lr_fraction decays to the released code's 1%
     optimizer, scheduler = build_optimization(p, {**plain, "schedule": "linear"}, total_updates=10)
     assert _lrs(scheduler, optimizer, 11)[10] == pytest.approx(0.005)
+
+
+def test_update_cap_scales_the_applied_update_not_the_velocity_by_hand() -> None:
+    """Released rule, three steps by hand over two tensors: v = m v - lr g / max(rms, floor);
+    p += v min(1, cap / ||v||), ||v|| over every coordinate of both tensors; v keeps its size."""
+    a = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    b = torch.nn.Parameter(torch.tensor([0.5], dtype=torch.float64))
+    lr, decay, momentum, floor, cap = 0.1, 0.9, 0.5, 0.05, 0.25
+    opt = FlooredRMSprop(
+        [a, b], lr=lr, decay=decay, momentum=momentum, rms_floor=floor, max_update_norm=cap
+    )
+    grads = [([0.3, -0.01], [2.0]), ([-0.2, 0.02], [1.0]), ([0.001, 0.0], [-0.002])]
+    p, avg, vel = [1.0, -2.0, 0.5], [0.0] * 3, [0.0] * 3
+    scales = []
+    for ga, gb in grads:
+        g = ga + gb
+        for i in range(3):
+            avg[i] = decay * avg[i] + (1 - decay) * g[i] * g[i]
+            vel[i] = momentum * vel[i] - lr * g[i] / max(math.sqrt(avg[i]), floor)
+        norm = math.sqrt(sum(v * v for v in vel))
+        scales.append(min(1.0, cap / norm))
+        p = [p[i] + vel[i] * scales[-1] for i in range(3)]
+        a.grad, b.grad = (
+            torch.tensor(ga, dtype=torch.float64),
+            torch.tensor(gb, dtype=torch.float64),
+        )
+        opt.step()
+        assert opt.last_update_norm == pytest.approx(norm, rel=1e-12)
+        got = torch.cat([a.detach(), b.detach()])
+        torch.testing.assert_close(got, torch.tensor(p, dtype=torch.float64), rtol=1e-12, atol=0)
+        velocity = torch.cat([opt.state[a]["velocity"], opt.state[b]["velocity"]])
+        torch.testing.assert_close(
+            velocity, torch.tensor(vel, dtype=torch.float64), rtol=1e-12, atol=0
+        )
+    # the cap bound on the first two steps and not on the third (its update is small)
+    assert scales[0] < 1 and scales[1] < 1 and scales[2] == 1.0
+
+
+def test_without_a_cap_the_released_rule_is_unchanged() -> None:
+    """max_update_norm=None is the rule as it was (bit for bit), and a huge cap never binds."""
+    gen = torch.Generator().manual_seed(3)
+    init = [torch.randn(5, 4, generator=gen), torch.randn(7, generator=gen)]
+    grads = [[torch.randn(t.shape, generator=gen) for t in init] for _ in range(4)]
+    results = []
+    for cap in (None, 1e9):
+        params = [torch.nn.Parameter(t.clone()) for t in init]
+        opt = FlooredRMSprop(params, lr=0.01, max_update_norm=cap)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g.clone()
+            opt.step()
+        results.append([p.detach() for p in params])
+    for x, y in zip(*results, strict=True):
+        assert torch.equal(x, y)
+
+
+def test_a_bad_update_cap_fails_clearly() -> None:
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(ValueError, match="optim.max_update_norm must be > 0 or null, got 0"):
+        FlooredRMSprop(p, max_update_norm=0)

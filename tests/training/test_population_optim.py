@@ -40,6 +40,14 @@ OPTIONS = {
     },
     "floored": {"name": "rmsprop_released", "decay": 0.95, "momentum": 0.9, "rms_floor": 0.01},
     "floored_no_momentum": {"name": "rmsprop_released", "momentum": 0.0, "rms_floor": 0.05},
+    # the released update cap: binds for some members and steps, not for others (see below)
+    "floored_capped": {
+        "name": "rmsprop_released",
+        "decay": 0.95,
+        "momentum": 0.9,
+        "rms_floor": 0.01,
+        "max_update_norm": 3.0,
+    },
 }
 
 
@@ -128,7 +136,22 @@ def test_large_tensors_split_across_threads_stay_exact(dtype) -> None:
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("variant", ["momentum", "floored"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_update_cap_binds_per_member_on_its_own_norm(dtype) -> None:
+    """Each member's update is capped by its own velocity norm (the single run's
+    ``last_update_norm``): over the steps the cap binds for some members and not for others."""
+    runs = Runs(OPTIONS["floored_capped"], "linear", dtype)
+    bound = set()
+    for _ in range(6):
+        runs.step()
+        runs.assert_identical()
+        norms = runs.pop_opt.last_update_norms
+        assert norms == [opt.last_update_norm for _, opt, _ in runs.singles]
+        bound |= {(k, norm > 3.0) for k, norm in enumerate(norms)}
+    assert {b for _, b in bound} == {True, False}, bound
+
+
+@pytest.mark.parametrize("variant", ["momentum", "floored", "floored_capped"])
 def test_dropping_a_member_leaves_the_others_on_track(variant) -> None:
     runs = Runs(OPTIONS[variant], "linear", torch.float64)
     for _ in range(3):
@@ -178,7 +201,7 @@ def _assert_same_tree(a, b, where="") -> None:
         assert a == b and type(a) is type(b), f"{where}: {a!r} != {b!r}"
 
 
-@pytest.mark.parametrize("variant", ["all_knobs", "floored", "plain"])
+@pytest.mark.parametrize("variant", ["all_knobs", "floored", "floored_capped", "plain"])
 @pytest.mark.parametrize("schedule", ["constant", "linear"])
 def test_member_state_is_the_single_runs_state_dict(variant, schedule) -> None:
     """What a member writes in its checkpoint is what the single run writes, key for key and

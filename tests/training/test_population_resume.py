@@ -250,7 +250,7 @@ def test_a_member_killed_after_it_stopped_is_finalised_not_trained_on(
     assert min(epochs) < max(epochs) == SETTINGS.max_epochs, "the members should stop apart"
     original = run_record.RunRecord.finish
 
-    def killed(self, t0, finals):
+    def killed(self, t0, finals, **_):  # finish: other_finals too
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_record.RunRecord, "finish", killed)

@@ -46,6 +46,16 @@ OPTIMS = {
         "schedule": "linear",
         "final_lr_fraction": 0.01,
     },
+    # the released protocol's optimizer (configs/experiment/released/*.yaml)
+    "rmsprop_released_capped": {
+        "name": "rmsprop_released",
+        "decay": 0.95,
+        "momentum": 0.9,
+        "rms_floor": 0.01,
+        "max_update_norm": 1.0,
+        "schedule": "linear",
+        "final_lr_fraction": 0.01,
+    },
 }  # fmt: skip  -- configs/optim/*.yaml
 # a slow member that trains to the budget, members that stop early at different epochs, and
 # one whose NLL explodes after its first epoch
@@ -149,7 +159,9 @@ def assert_same_run(single_dir, member_dir) -> None:
     assert member == single
     assert _curves(member_dir) == _curves(single_dir)
     assert _scalars(member_dir) == _scalars(single_dir)
-    for name in ("best.pt", "last.pt"):
+    names = sorted(p.name for p in (single_dir / "checkpoints").glob("*.pt"))
+    assert names == sorted(p.name for p in (member_dir / "checkpoints").glob("*.pt"))
+    for name in {"best.pt", "last.pt", *names}:  # best_<other>.pt too, where kept
         path = single_dir / "checkpoints" / name
         assert path.is_file() == (member_dir / "checkpoints" / name).is_file(), name
         if path.is_file():
@@ -275,3 +287,36 @@ def test_members_log_the_samples_of_their_single_runs(jsb, tmp_path) -> None:
                 [(e.step, e.encoded_image_string) for e in events.Images("samples/piano_roll")]
             )
         assert images[0] == images[1] and [step for step, _ in images[0]] == [3, 6]
+
+
+@pytest.mark.parametrize("select_on", ["clean", "noisy"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_each_member_is_its_single_run_under_the_released_protocol(
+    jsb, tmp_path, dtype, select_on, default_dtype
+) -> None:
+    """Batch 1, the summed objective, no clipping, the update cap, no early stopping, the noisy
+    validation NLL beside the clean one and either selecting: every member its single run."""
+    default_dtype(dtype)
+    splits, lrs = _in(dtype, jsb), (1e-4, 1e-3, 3e-2)
+    settings = _settings(
+        batch_size=1, weight_noise_per="sequence", max_epochs=3, patience=0, objective="sum",
+        clip_grad_norm=None, noisy_valid=True, select_on=select_on,
+        population_exact=dtype == torch.float32,
+    )  # fmt: skip
+    optim = "rmsprop_released_capped"
+    population = _population(splits, tmp_path / "population", "gru", optim, lrs, settings)
+    step, largest = population.optimizer.step, [0.0] * len(lrs)
+
+    def recording_step():  # each member's largest update norm (the cap's input) over the run
+        step()
+        largest[:] = map(max, largest, population.optimizer.last_update_norms)
+
+    population.optimizer.step = recording_step
+    results = population.fit()
+    assert largest[0] < 1.0 < largest[-1], largest  # the cap bound for some members only
+    for lr in lrs:
+        _single(splits, tmp_path / "single" / f"lr={lr}", "gru", optim, lr, settings).fit()
+        assert_same_run(tmp_path / "single" / f"lr={lr}", tmp_path / "population" / f"lr={lr}")
+        assert "valid_nll_noisy" in _curves(tmp_path / "population" / f"lr={lr}")[0]
+    assert all(m["epochs"] == 3 for m in results), results
+    assert all(math.isfinite(m["valid_nll_noisy"]) for m in results)

@@ -34,6 +34,16 @@ RUN_ONLY_KEYS = (
     "data.mirror",  # interpolated from paths.data_mirror
     "hydra",  # Hydra's own settings (launcher, sweep folders)
 )
+# Keys added after runs were committed, with the value that computes what those runs computed:
+# left out of the identity while they hold it, so the committed runs keep their identities and
+# folders; any other value is part of the identity.
+ADDED_KEY_DEFAULTS = {
+    "trainer.objective": "mean",  # the per-step mean NLL (the sum: the released code's)
+    "trainer.weight_noise_per": "update",
+    "trainer.noisy_valid": False,
+    "trainer.select_on": "clean",
+    "optim.max_update_norm": None,  # no cap on the update
+}
 HASH_LENGTH = 8  # hex digits in folder names: 32 bits, collision-free at any sweep's size
 
 
@@ -41,18 +51,30 @@ def is_run_only(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in RUN_ONLY_KEYS)
 
 
+def at_old_behaviour(key: str, value: Any) -> bool:
+    """Whether ``key`` is an added key holding its old behaviour (``ADDED_KEY_DEFAULTS``)."""
+    if key not in ADDED_KEY_DEFAULTS:
+        return False
+    old = ADDED_KEY_DEFAULTS[key]
+    return value == old and type(value) is type(old)  # 0 is not False
+
+
 def run_identity(
     config: Mapping[str, Any], plain: Callable[[Any], Any] = lambda value: value
 ) -> dict[str, Any]:
-    """``config`` without its run-only keys, each kept value passed through ``plain`` (e.g.
-    resolving an OmegaConf node: run-only keys are left unresolved, Hydra's node included)."""
+    """``config`` without its run-only keys and the added keys at their old behaviour, each kept
+    value passed through ``plain`` (e.g. resolving an OmegaConf node: run-only keys are left
+    unresolved, Hydra's node included)."""
     identity: dict[str, Any] = {}
     for group in config:
         if is_run_only(str(group)):
             continue
         value = config[group]
         if isinstance(value, Mapping):
-            identity[group] = {k: plain(value[k]) for k in value if not is_run_only(f"{group}.{k}")}
+            kept = {k: plain(value[k]) for k in value if not is_run_only(f"{group}.{k}")}
+            identity[group] = {
+                k: v for k, v in kept.items() if not at_old_behaviour(f"{group}.{k}", v)
+            }
         else:
             identity[group] = plain(value)
     return identity

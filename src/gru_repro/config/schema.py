@@ -178,6 +178,9 @@ class ReleasedRMSpropConfig(OptimConfig):
     decay: float = field(default=0.95, metadata=above(0))
     momentum: float = field(default=0.9, metadata=at_least(0))
     rms_floor: float = field(default=0.01, metadata=above(0))
+    # the applied update scaled to this L2 norm over all parameters when larger (the released
+    # code's momentum_clipping with bound_inc false); None = no cap
+    max_update_norm: float | None = field(default=None, metadata=above(0, "null = no cap"))
 
 
 # The output layer each kind of data needs: one sigmoid per note for binary piano rolls, the

@@ -12,6 +12,9 @@ above 1) back-propagates gradients of norm 1e29 to 1e39 through speech B's 798 s
   finite loss). The backward is linear in the loss and the rescaled gradient g / |g| does not
   depend on the loss's scale, so this computes the very update the paper's rule gives, without
   the overflow. Only a gradient still non-finite at the smallest scale counts as divergence.
+- ``max_norm=None`` (``trainer.clip_grad_norm: null``, the released code) leaves the gradient
+  as it is; with no rescaling an overflowing gradient has no finite update to rescue, so there
+  is no rescue: the run diverges on its non-finite gradient norm.
 """
 
 from __future__ import annotations
@@ -28,10 +31,22 @@ from torch import Tensor, nn
 OVERFLOW_SCALES = (1e-12, 1e-24, 1e-36)
 
 
+def global_norm(tensors: Sequence[Tensor]) -> float:
+    """The L2 norm of ``tensors`` taken together: each tensor's norm in float64, their squares
+    summed in order (float64, so finite up to ~1e308; inf or NaN if any entry is)."""
+    if not tensors:
+        return 0.0
+    squares = torch.stack(
+        [torch.linalg.vector_norm(t, dtype=torch.float64).square() for t in tensors]
+    )
+    return float(squares.sum().sqrt())
+
+
 def clip_gradient_norm(
-    parameters: Iterable[nn.Parameter], max_norm: float, loss_scale: float = 1.0
+    parameters: Iterable[nn.Parameter], max_norm: float | None, loss_scale: float = 1.0
 ) -> float:
-    """Scale the gradients in place so that their global L2 norm is at most ``max_norm``.
+    """Scale the gradients in place so that their global L2 norm is at most ``max_norm``
+    (None: leave them as they are).
 
     ``loss_scale``: the gradients are those of ``loss_scale`` x the loss; they are turned into
     the clipped gradient of the loss itself. Returns the loss's gradient norm before rescaling
@@ -42,12 +57,10 @@ def clip_gradient_norm(
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
-    squares = torch.stack(
-        [torch.linalg.vector_norm(g, dtype=torch.float64).square() for g in grads]
-    )
-    norm = float(squares.sum().sqrt()) / loss_scale
+    norm = global_norm(grads) / loss_scale
     if math.isfinite(norm):
-        factor = (max_norm / (norm + 1e-6) if norm > max_norm else 1.0) / loss_scale
+        clip = max_norm is not None and norm > max_norm
+        factor = (max_norm / (norm + 1e-6) if clip else 1.0) / loss_scale
         if factor != 1.0:
             for g in grads:
                 g.mul_(factor)
@@ -55,7 +68,7 @@ def clip_gradient_norm(
 
 
 def clip_or_rescue(
-    loss: Tensor, parameters: Sequence[nn.Parameter], max_norm: float
+    loss: Tensor, parameters: Sequence[nn.Parameter], max_norm: float | None
 ) -> tuple[float, int]:
     """Rescale the gradients that ``loss.backward(retain_graph=True)`` just left in the
     parameters' ``.grad`` by the paper's rule; returns (the loss's gradient norm before
@@ -64,11 +77,14 @@ def clip_or_rescue(
     When that gradient overflowed float32, the backward is redone on ``loss`` x each scale in
     :data:`OVERFLOW_SCALES` in turn (``.grad`` replaced, not accumulated) until the norm is
     finite. The redone passes reuse the retained graph, so the same weight-noise draw: call
-    this inside the ``noisy_weights`` block of the backward.
+    this inside the ``noisy_weights`` block of the backward. ``max_norm=None``: no clipping
+    and no rescue (see the module docstring).
     """
     parameters = list(parameters)
     norm = clip_gradient_norm(parameters, max_norm)
     retries = 0
+    if max_norm is None:
+        return norm, retries
     for scale in OVERFLOW_SCALES:
         if math.isfinite(norm) or not torch.isfinite(loss):
             break

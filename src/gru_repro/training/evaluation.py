@@ -1,6 +1,13 @@
 """Where a run measures its NLLs: each split in fixed evaluation batches, at clean weights or
-(``trainer.eval_with_noise``, as the released code did) under weight noise from a fixed stream;
-and the best checkpoint, whose weights every reported NLL is measured at."""
+(``trainer.eval_with_noise``) under weight noise from a fixed stream; and the best checkpoint,
+whose weights every reported NLL is measured at.
+
+The released code's noisy monitoring (``trainer.noisy_valid``, ``trainer.select_on=noisy``) is
+a second evaluator beside the clean one: batches of one sequence, so one noise draw per
+sequence, from a stream of its own per epoch (``noisy_evaluator``, ``noise_stream_seed``): the
+draws are fresh every epoch, as the released code's, and the best epoch's are replayed for the
+NLLs reported at its checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -42,10 +49,12 @@ class SplitEvaluator:
             for name in SPLITS
         }
 
-    def __call__(self, split: str) -> NLLTotals:
+    def __call__(self, split: str, stream: int = 0) -> NLLTotals:
+        """``stream``: which noise stream (``noise_stream_seed``); the noisy validation uses
+        one per epoch, so each epoch's draws are fresh, as the released code's were."""
         draw = None
         if self.noise is not None and self.noise.active:
-            generator = torch.Generator().manual_seed(self.noise_seed)
+            generator = torch.Generator().manual_seed(noise_stream_seed(self.noise_seed, stream))
             draw = lambda: self.noise.draw(generator)  # noqa: E731
         return evaluate(self.model, self.batches[split], draw_noise=draw)
 
@@ -61,10 +70,41 @@ class SplitEvaluator:
         if weights is None:
             return {}
         self.model.load_state_dict(weights)
+        return self.finals()
+
+    def finals(self, suffix: str = "", stream: int = 0) -> dict:
+        """Every split's NLLs at the model's current weights: ``{split}_nll{suffix}``,
+        ``{split}_nll_seqavg{suffix}``, ``{split}_nll_allframes{suffix}`` (noise ``stream``)."""
         finals: dict = {}
         for split in SPLITS:
-            finals.update(self(split).as_dict(split))
+            totals = self(split, stream)
+            finals.update({f"{k}{suffix}": v for k, v in totals.as_dict(split).items()})
         return finals
+
+
+# Seeds of an evaluator's noise streams: stream 0 is the evaluator's seed itself (what
+# trainer.eval_with_noise has always replayed); stream k (the noisy validation of epoch k) is
+# that seed plus k strides, so no two epochs of a run, and no two runs' seeds a few apart, share
+# a stream.
+NOISE_STREAM_STRIDE = 1_000_003
+
+
+def noise_stream_seed(noise_seed: int, stream: int) -> int:
+    return int(noise_seed) + NOISE_STREAM_STRIDE * int(stream)
+
+
+NOISY_SUFFIX = "_noisy"  # metrics.json keys and the curves.csv column of noisy measurements
+
+
+def noisy_evaluator(
+    model: torch.nn.Module, splits: DataSplits, *, device: str, noise: WeightNoise, noise_seed: int
+) -> SplitEvaluator:
+    """The evaluator of the noisy validation NLL (and the noisy finals): one sequence per
+    batch, so one weight-noise draw per sequence, as the released code monitored; called with
+    ``stream=epoch``, fresh draws every epoch, replayed exactly for the same epoch."""
+    return SplitEvaluator(
+        model, splits, batch_size=1, device=device, noise=noise, noise_seed=noise_seed
+    )
 
 
 def best_weights(path: Path, best_epoch: int) -> dict | None:

@@ -9,8 +9,11 @@ of train / valid / test at the best checkpoint.
     metrics = trainer.fit()     # the dict written to metrics.json
 
 One update reads top to bottom in ``Trainer._train_epoch``: the forward at noisy weights
-(``noisy_weights``, training/weight_noise.py), the backward, the paper's gradient rescaling
-(``clip_or_rescue``, training/clipping.py), the optimizer and schedule steps.
+(``noisy_weights``, training/weight_noise.py), the loss (``trainer.objective``: the mean or the
+sum of the NLL), the backward, the paper's gradient rescaling (``clip_or_rescue``,
+training/clipping.py; none under ``clip_grad_norm: null``), the optimizer and schedule steps.
+Each validation measures the clean NLL and, under ``trainer.noisy_valid`` or
+``select_on=noisy``, the noisy one; ``select_on`` says which picks the best checkpoint.
 
 A checkpoint is ``Trainer.state_dict()`` (checkpoints/last.pt, everything a resumed run needs)
 or its model part (checkpoints/best.pt); ``load_state_dict`` continues exactly where it was.
@@ -41,7 +44,7 @@ from gru_repro.training.checkpoint import (
 )
 from gru_repro.training.clipping import clip_or_rescue
 from gru_repro.training.early_stopping import EarlyStopping
-from gru_repro.training.evaluation import SplitEvaluator
+from gru_repro.training.evaluation import NOISY_SUFFIX, SplitEvaluator, noisy_evaluator
 from gru_repro.training.metrics import NLLTotals, batch_loss
 from gru_repro.training.optim import build_optimization
 from gru_repro.training.run_record import RunRecord, describe_run, model_bundle, resume_bundle
@@ -103,6 +106,17 @@ class Trainer:
             device=settings.device,
             noise=self.noise if settings.eval_with_noise else None,
             noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+        )
+        self.evaluate_noisy = (  # the released code's noisy monitoring, beside the clean one
+            noisy_evaluator(
+                self.model,
+                splits,
+                device=settings.device,
+                noise=self.noise,
+                noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+            )
+            if settings.measures_noisy_valid
+            else None
         )
         self.info = describe_run(
             run_info,
@@ -171,7 +185,7 @@ class Trainer:
             # block: an overflowing gradient is recomputed through the same noisy graph.
             with noisy_weights(self.model, self.noise.draw()):  # one draw for this update
                 step_nll = self.model.step_nll(batch)  # (T, B) nats, 0 where padded
-                loss = batch_loss(step_nll, batch.mask)  # mean per predicted step
+                loss = batch_loss(step_nll, batch.mask, s.objective)  # mean or sum (objective)
                 if not torch.isfinite(loss):
                     return self._diverge(epoch, f"non-finite training loss at update {update}")
                 self.optimizer.zero_grad(set_to_none=True)
@@ -184,17 +198,21 @@ class Trainer:
             self.scheduler.step()
             st.updates = update
             totals.add(step_nll, batch.lengths)
-            self.record.log_update(grad_norm, self.scheduler.get_last_lr()[0], t0)
+            update_norm = getattr(self.optimizer, "last_update_norm", None)  # capped form only
+            self.record.log_update(grad_norm, self.scheduler.get_last_lr()[0], t0, update_norm)
             bar.set_postfix(nll=f"{loss.item():.3f}", gnorm=f"{grad_norm:.2f}")
         return totals.frame  # running mean over the epoch, at the noisy weights
 
     def _evaluate_epoch(self, epoch: int, train_nll: float, t0: float) -> None:
         valid_nll = self.evaluate("valid").frame
-        new_best = self.record.validated(epoch, train_nll, valid_nll)
+        noisy = None
+        if self.evaluate_noisy is not None:  # fresh draws every epoch (evaluation.py)
+            noisy = self.evaluate_noisy("valid", stream=epoch).frame
+        new_best = self.record.validated(epoch, train_nll, valid_nll, noisy)
         if new_best is not None:  # None: diverged (recorded)
-            self._end_epoch(epoch, train_nll, valid_nll, t0, new_best)
+            self._end_epoch(epoch, train_nll, valid_nll, t0, new_best, noisy)
 
-    def _end_epoch(self, epoch, train_nll, valid_nll, t0, new_best: bool) -> None:
+    def _end_epoch(self, epoch, train_nll, valid_nll, t0, new_best: bool, noisy=None) -> None:
         self.record.end_epoch(
             epoch,
             train_nll,
@@ -203,6 +221,8 @@ class Trainer:
             best=self.model_checkpoint if new_best else None,
             last=self.state_dict,
             after_log=self._log_samples,
+            valid_nll_noisy=noisy,
+            other_best=self.model_checkpoint if self.record.take_other_improved() else None,
         )
 
     def _log_samples(self, writer: SummaryWriter) -> None:
@@ -216,10 +236,21 @@ class Trainer:
 
     def _finish(self, t0: float) -> dict:
         # every reported NLL is measured at the best weights, restored into the model here
-        finals = self.evaluate.at_best_checkpoint(
-            self.ckpt_dir / "best.pt", self.stopper.best_epoch
-        )
-        return self.record.finish(t0, finals)
+        # (the other selection's first, when kept, so that the model ends at the best weights)
+        other = self.record.other
+        other_finals = None
+        if other is not None:
+            other_finals = self._finals_at(self.record.other_checkpoint, other.best_epoch)
+        finals = self._finals_at(self.ckpt_dir / "best.pt", self.stopper.best_epoch)
+        return self.record.finish(t0, finals, other_finals=other_finals)
+
+    def _finals_at(self, path: Path, best_epoch: int) -> dict:
+        """Every split's NLLs at the weights in ``path`` (loaded into the model), clean and,
+        in runs that measure it, noisy."""
+        finals = self.evaluate.at_best_checkpoint(path, best_epoch)
+        if self.evaluate_noisy is not None and "valid_nll" in finals:  # the weights loaded
+            finals.update(self.evaluate_noisy.finals(NOISY_SUFFIX, stream=best_epoch))
+        return finals
 
     # ----------------------------------------------------------------------------- helpers
     def model_checkpoint(self) -> dict:
@@ -246,6 +277,7 @@ class Trainer:
             weight_noise=self.noise.state_dict(),
             shuffle_generator=self.shuffle_generator,
             state=self.state,
+            other_stopper=self.record.other,
         )
 
     def load_state_dict(self, state: dict) -> None:
@@ -260,6 +292,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.stopper.load_state_dict(state["early_stopping"])
+        if self.record.other is not None and "early_stopping_other" in state:
+            self.record.other.load_state_dict(state["early_stopping_other"])
         self.noise.load_state_dict(state["weight_noise"])
         self.shuffle_generator.set_state(state["shuffle_generator"])
         restore_rng_state(state["rng"])

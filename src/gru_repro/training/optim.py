@@ -13,11 +13,16 @@ The paper only says "RMSProp" with a learning rate picked out of exp(U(-12, -6))
       p_t   = p_{t-1} + v_t
 
   with momentum 0.9, decay 0.95, floor 0.01, and the learning rate decayed linearly to 1%
-  over the epoch budget (``torch.optim.lr_scheduler.LinearLR``).
+  over the epoch budget (``torch.optim.lr_scheduler.LinearLR``). ``max_update_norm`` (the
+  released code's ``momentum_clipping: 1`` with ``bound_inc: false``) caps the applied update,
+  not the velocity: with ``||v_t||`` the L2 norm of every parameter's ``v_t`` together,
+
+      p_t   = p_{t-1} + v_t * min(1, max_update_norm / ||v_t||)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +30,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LinearLR, LRScheduler
+
+from gru_repro.training.clipping import global_norm
 
 OPTIMIZERS = ("rmsprop", "rmsprop_released")  # FORMS below
 SCHEDULES = ("constant", "linear")
@@ -44,6 +51,7 @@ class FlooredRMSprop(Optimizer):
         decay: float = 0.95,
         momentum: float = 0.9,
         rms_floor: float = 0.01,
+        max_update_norm: float | None = None,
     ) -> None:
         if lr <= 0:
             raise ValueError(f"optim.lr must be > 0, got {lr}")
@@ -53,8 +61,14 @@ class FlooredRMSprop(Optimizer):
             raise ValueError(f"optim.momentum must be in [0, 1), got {momentum}")
         if rms_floor <= 0:
             raise ValueError(f"optim.rms_floor must be > 0, got {rms_floor}")
+        if max_update_norm is not None and max_update_norm <= 0:
+            raise ValueError(f"optim.max_update_norm must be > 0 or null, got {max_update_norm}")
         defaults = {"lr": lr, "decay": decay, "momentum": momentum, "rms_floor": rms_floor}
         super().__init__(params, defaults)
+        # one cap over every parameter of every group, so the optimizer's, not a group's (the
+        # param groups, and so the state dicts, stay as they were before the cap existed)
+        self.max_update_norm = None if max_update_norm is None else float(max_update_norm)
+        self.last_update_norm: float | None = None  # ||v_t|| of the last step (the cap's input)
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - same contract as torch.optim.Optimizer.step
@@ -62,6 +76,7 @@ class FlooredRMSprop(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        stepped = []  # (parameter, its velocity) in order, the norm summed in this order
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -74,8 +89,25 @@ class FlooredRMSprop(Optimizer):
                 square_avg.mul_(group["decay"]).addcmul_(p.grad, p.grad, value=1 - group["decay"])
                 rms = square_avg.sqrt().clamp_(min=group["rms_floor"])
                 velocity.mul_(group["momentum"]).addcdiv_(p.grad, rms, value=-group["lr"])
+                stepped.append((p, velocity))
+        if self.max_update_norm is None:
+            for p, velocity in stepped:
                 p.add_(velocity)
+            return loss
+        norm = global_norm([velocity for _, velocity in stepped])
+        self.last_update_norm = norm
+        scale = update_scale(norm, self.max_update_norm)
+        for p, velocity in stepped:
+            p.add_(velocity, alpha=scale)
         return loss
+
+
+def update_scale(norm: float, max_update_norm: float) -> float:
+    """``min(1, max_update_norm / norm)``: the factor of an update of L2 norm ``norm`` (1 for
+    a non-finite norm, so that a non-finite update stays visible instead of turning into 0)."""
+    if math.isfinite(norm) and norm > max_update_norm:
+        return max_update_norm / norm
+    return 1.0
 
 
 def plain_rmsprop(

@@ -30,7 +30,9 @@ __all__ = [
 
 
 def _json_safe(value):
-    """NaN/inf are not JSON: write them as null."""
+    """NaN/inf are not JSON: write them as null (in nested dicts too)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -69,10 +71,13 @@ def saved_identity(run_dir: str | Path) -> dict | None:
     return None
 
 
-def write_curves(run_dir: str | Path, rows: list[dict]) -> None:
-    """Rewrite curves.csv from the full history (so a resumed run has no duplicate rows)."""
+def write_curves(
+    run_dir: str | Path, rows: list[dict], columns: tuple[str, ...] = CURVE_COLUMNS
+) -> None:
+    """Rewrite curves.csv from the full history (so a resumed run has no duplicate rows);
+    ``columns``: CURVE_COLUMNS, plus NOISY_VALID_COLUMN in runs that measure it."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow(row)

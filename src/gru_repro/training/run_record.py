@@ -29,6 +29,7 @@ from gru_repro.config.identity import identity_hash
 from gru_repro.data import SPLITS
 from gru_repro.models import kernels
 from gru_repro.provenance import git_commit, machine_description
+from gru_repro.run_format import CURVE_COLUMNS, NOISY_VALID_COLUMN
 from gru_repro.training import run_files, tensorboard_views
 from gru_repro.training.checkpoint import capture_rng_state, plain_data
 from gru_repro.training.early_stopping import EarlyStopping, explosion
@@ -113,11 +114,13 @@ def resume_bundle(
     weight_noise: dict,
     shuffle_generator: torch.Generator,
     state: RunState,
+    other_stopper: EarlyStopping | None = None,
 ) -> dict:
     """checkpoints/last.pt: ``model_bundle`` plus everything a resumed run needs to continue
-    exactly (optimizer and schedule state dicts, early stopping, noise and every generator);
-    plain data and tensors, so ``torch.load(weights_only=True)`` reads it."""
-    return {
+    exactly (optimizer and schedule state dicts, early stopping, noise and every generator;
+    the other selection's best, ``RunRecord.other``, when kept); plain data and tensors, so
+    ``torch.load(weights_only=True)`` reads it."""
+    bundle = {
         **model,
         "optimizer": optimizer,
         "scheduler": scheduler,
@@ -127,6 +130,9 @@ def resume_bundle(
         "rng": capture_rng_state(),
         "run_state": plain_data(dataclasses.asdict(state)),
     }
+    if other_stopper is not None:
+        bundle["early_stopping_other"] = other_stopper.state_dict()
+    return bundle
 
 
 class RunRecord:
@@ -135,6 +141,11 @@ class RunRecord:
     ``info``: the run's description (metrics.json's leading keys, TensorBoard hparams);
     ``label``: what its log lines start with (a population member's lr);
     ``state`` (RunState) and ``stopper`` (EarlyStopping) are what last.pt saves of it.
+
+    ``other``: with no early stopping (patience 0) the selection changes nothing in the
+    training, so a run that measures both validation NLLs also keeps the other one's best
+    (``checkpoints/best_<other_name>.pt``); metrics.json's ``<other_name>_selection`` is then
+    what the run with ``trainer.select_on=<other_name>`` reports, bit for bit.
     """
 
     def __init__(
@@ -147,6 +158,23 @@ class RunRecord:
         self.state = RunState()
         self.stopper = EarlyStopping(settings.patience, settings.min_delta)
         self.writer: SummaryWriter | None = None
+        self.noisy = settings.measures_noisy_valid  # a noisy valid NLL beside the clean one
+        self.curve_columns = CURVE_COLUMNS + ((NOISY_VALID_COLUMN,) if self.noisy else ())
+        self.other: EarlyStopping | None = None  # the other selection (see the class docstring)
+        self.other_name = "clean" if settings.select_on == "noisy" else "noisy"
+        if self.noisy and settings.patience == 0:
+            self.other = EarlyStopping(0, settings.min_delta)
+        self._other_improved = False
+
+    @property
+    def other_checkpoint(self) -> Path:
+        return self.ckpt_dir / f"best_{self.other_name}.pt"
+
+    def take_other_improved(self) -> bool:
+        """Whether the last validation was a new best of the other selection (then save
+        ``other_checkpoint``); reset by the call."""
+        improved, self._other_improved = self._other_improved, False
+        return improved
 
     @property
     def fresh(self) -> bool:
@@ -165,7 +193,7 @@ class RunRecord:
         if st.tb_start_walltime is None:
             st.tb_start_walltime = time.time()
         if self.fresh:  # a fresh start (or trainer.force): no stale checkpoint may survive
-            for name in ("best.pt", "last.pt"):
+            for name in ("best.pt", "last.pt", self.other_checkpoint.name):
                 (self.ckpt_dir / name).unlink(missing_ok=True)
         remove_stale_temp_files(self.run_dir, recursive=True)  # temp files of killed writers
         self.writer = SummaryWriter(str(self.run_dir), purge_step=st.updates)
@@ -174,20 +202,29 @@ class RunRecord:
         )
         self.write_metrics(status="running")
         # a kill after last.pt but before curves.csv was written left it a row short
-        run_files.write_curves(self.run_dir, st.history)
+        run_files.write_curves(self.run_dir, st.history, self.curve_columns)
         return t0
 
-    def log_update(self, grad_norm: float, lr: float, t0: float) -> None:
-        """TensorBoard's train/grad_norm and train/lr after an update (every log_every)."""
+    def log_update(
+        self, grad_norm: float, lr: float, t0: float, update_norm: float | None = None
+    ) -> None:
+        """TensorBoard's train/grad_norm and train/lr after an update (every log_every), and
+        train/update_norm (the velocity's norm, before the cap) under ``optim.max_update_norm``."""
         st = self.state
         if st.updates % self.settings.log_every == 0:
             walltime = st.tb_start_walltime + time.perf_counter() - t0
             self.writer.add_scalar("train/grad_norm", grad_norm, st.updates, walltime)
             self.writer.add_scalar("train/lr", lr, st.updates, walltime)
+            if update_norm is not None:
+                self.writer.add_scalar("train/update_norm", update_norm, st.updates, walltime)
 
-    def validated(self, epoch: int, train_nll: float, valid_nll: float) -> bool | None:
-        """Judge an evaluated epoch: None when it diverged (recorded), else whether its
-        validation NLL is a new best (the caller saves best.pt then)."""
+    def validated(
+        self, epoch: int, train_nll: float, valid_nll: float, valid_nll_noisy: float | None = None
+    ) -> bool | None:
+        """Judge an evaluated epoch: None when it diverged (recorded), else whether the
+        validation NLL that selects (``trainer.select_on``: the clean one, or
+        ``valid_nll_noisy``) is a new best (the caller saves best.pt then). The divergence test
+        reads the clean one."""
         st = self.state
         if st.initial_valid_nll is None:
             st.initial_valid_nll = valid_nll
@@ -195,7 +232,12 @@ class RunRecord:
         if reason is not None:
             self.diverge(epoch, reason)
             return None
-        return epoch > 0 and self.stopper.update(valid_nll, epoch)
+        selected, other = valid_nll, valid_nll_noisy
+        if self.settings.select_on == "noisy":
+            selected, other = other, selected
+        if self.other is not None and epoch > 0:
+            self._other_improved = self.other.update(other, epoch)
+        return epoch > 0 and self.stopper.update(selected, epoch)
 
     def end_epoch(
         self,
@@ -207,10 +249,18 @@ class RunRecord:
         best: Callable[[], dict] | None,
         last: Callable[[], dict],
         after_log: Callable[[SummaryWriter], None] | None = None,
+        valid_nll_noisy: float | None = None,
+        other_best: Callable[[], dict] | None = None,
     ) -> None:
         """Record a finished epoch (:meth:`note_epoch`), then save it (:meth:`save_epoch`)."""
-        self.note_epoch(epoch, train_nll, valid_nll, t0, after_log=after_log)
-        self.save_epoch(best=None if best is None else best(), last=last())
+        self.note_epoch(
+            epoch, train_nll, valid_nll, t0, after_log=after_log, valid_nll_noisy=valid_nll_noisy
+        )
+        self.save_epoch(
+            best=None if best is None else best(),
+            last=last(),
+            other_best=None if other_best is None else other_best(),
+        )
 
     def note_epoch(
         self,
@@ -220,32 +270,36 @@ class RunRecord:
         t0: float,
         *,
         after_log: Callable[[SummaryWriter], None] | None = None,
+        valid_nll_noisy: float | None = None,
     ) -> None:
         """A finished epoch into the state (curves row), TensorBoard and the log.
-        ``after_log(writer)``: extras before the flush (TensorBoard samples)."""
+        ``after_log(writer)``: extras before the flush (TensorBoard samples);
+        ``valid_nll_noisy``: the noisy validation NLL, in runs that measure it."""
         st = self.state
         st.epoch = epoch
         st.wall_seconds = time.perf_counter() - t0
         walltime = st.tb_start_walltime + st.wall_seconds
-        st.history.append(
-            {
-                "epoch": epoch,
-                "updates": st.updates,
-                "wall_seconds": st.wall_seconds,
-                "train_nll": train_nll,
-                "valid_nll": valid_nll,
-            }
-        )
+        row = {
+            "epoch": epoch,
+            "updates": st.updates,
+            "wall_seconds": st.wall_seconds,
+            "train_nll": train_nll,
+            "valid_nll": valid_nll,
+        }
+        if self.noisy:
+            row[NOISY_VALID_COLUMN] = valid_nll_noisy
+        st.history.append(row)
         tensorboard_views.add_epoch_nll(
-            self.writer, self.nll_tags, train_nll, valid_nll, st.updates, walltime
+            self.writer, self.nll_tags, train_nll, valid_nll, st.updates, walltime, valid_nll_noisy
         )
         log.info(
-            "%sepoch %d  updates %d  train %.4f  valid %s  %.1fs",
+            "%sepoch %d  updates %d  train %.4f  valid %s%s  %.1fs",
             self.prefix,
             epoch,
             st.updates,
             train_nll,
             "-" if valid_nll is None else f"{valid_nll:.4f}",
+            "" if valid_nll_noisy is None else f" (noisy {valid_nll_noisy:.4f})",
             st.wall_seconds,
         )
         if after_log is not None:
@@ -259,21 +313,28 @@ class RunRecord:
     def save_last(self, last: dict) -> None:
         """checkpoints/last.pt, then curves.csv from the history."""
         atomic_torch_save(last, self.ckpt_dir / "last.pt")
-        run_files.write_curves(self.run_dir, self.state.history)
+        run_files.write_curves(self.run_dir, self.state.history, self.curve_columns)
 
-    def save_epoch(self, *, best: dict | None, last: dict) -> None:
+    def save_other_best(self, best: dict) -> None:
+        """checkpoints/best_<other_name>.pt (a new best of the other selection)."""
+        atomic_torch_save(best, self.other_checkpoint)
+
+    def save_epoch(self, *, best: dict | None, last: dict, other_best: dict | None = None) -> None:
         # best before last: a kill between the two re-runs this epoch and rewrites best.pt
         if best is not None:
             self.save_best(best)
+        if other_best is not None:
+            self.save_other_best(other_best)
         self.save_last(last)
 
     def diverge(self, epoch: int, reason: str) -> None:
         log.warning("%srun diverged in epoch %d: %s", self.prefix, epoch, reason)
         self.state.diverged_epoch, self.state.diverged_reason = epoch, reason
 
-    def finish(self, t0: float, finals: dict) -> dict:
+    def finish(self, t0: float, finals: dict, *, other_finals: dict | None = None) -> dict:
         """Write the final metrics.json (``finals``: the NLLs at the best checkpoint, or its
-        ``failed_reason``), the hparams, and close the writer; the metrics written."""
+        ``failed_reason``; ``other_finals``: those at the other selection's, when kept), the
+        hparams, and close the writer; the metrics written."""
         st = self.state
         if st.diverged_epoch is not None:
             status = "diverged"
@@ -284,7 +345,15 @@ class RunRecord:
         if "failed_reason" in finals:
             status = "failed"
         st.wall_seconds = time.perf_counter() - t0
-        metrics = self.write_metrics(status=status, **finals)
+        extra = dict(finals)
+        if self.other is not None:
+            extra[f"{self.other_name}_selection"] = {
+                "select_on": self.other_name,
+                "best_epoch": self.other.best_epoch or None,
+                "best_valid_nll_seen": self.other.best,
+                **(other_finals or {}),
+            }
+        metrics = self.write_metrics(status=status, **extra)
         run_files.log_hparams(
             self.writer,
             {k: v for k, v in self.info.items() if k != "nll_convention"},

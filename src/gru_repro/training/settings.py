@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 
 from gru_repro.config.checks import Checked, ConfigError, above, at_least, one_of
 
+OBJECTIVES = ("mean", "sum")  # trainer.objective: training/metrics.py batch_loss
+
 
 @dataclass
 class TrainerSettings(Checked):
@@ -22,10 +24,23 @@ class TrainerSettings(Checked):
     min_delta: float = field(default=0.0, metadata=at_least(0, "nats"))
     eval_every: int = field(default=1, metadata=at_least(1, "epochs"))
     eval_train: bool = False  # clean train-set pass per epoch instead of the running mean
-    clip_grad_norm: float = field(default=1.0, metadata=above(0))  # paper: 1
+    # paper: 1; None = no gradient clipping (the released code's), which also ends the
+    # overflow rescue: an overflowing gradient then diverges the run (training/clipping.py)
+    clip_grad_norm: float | None = field(default=1.0, metadata=above(0, "null = no clipping"))
+    # what the optimizer minimises: the NLL's per-predicted-step mean over the batch, or its
+    # sum over the batch's steps and notes (the released code's); metrics keep their convention
+    objective: str = field(default="mean", metadata=one_of(*OBJECTIVES))
     weight_noise: float = field(default=0.075, metadata=at_least(0, "0 turns it off"))
     weight_noise_head: bool = False  # also perturb the output layer's weight matrices
-    eval_with_noise: bool = False  # evaluate with weight noise, as the released code did
+    eval_with_noise: bool = False  # every evaluation noisy (one draw per evaluation batch)
+    # weight-noise draws in training: one per update, or one per sequence (the released code's;
+    # implemented as one per update at batch_size 1, so it needs batch_size 1)
+    weight_noise_per: str = field(default="update", metadata=one_of("update", "sequence"))
+    # also measure the validation NLL at noisy weights every epoch (one draw per sequence)
+    noisy_valid: bool = False
+    # the validation NLL that picks the best checkpoint (and drives patience); noisy measures
+    # the noisy one every epoch as noisy_valid does
+    select_on: str = field(default="clean", metadata=one_of("clean", "noisy"))
     diverge_factor: float = field(default=10.0, metadata=above(1))
     bucket: bool = True  # group sequences of similar length into batches
     log_every: int = field(default=1, metadata=at_least(1, "updates"))
@@ -46,6 +61,29 @@ class TrainerSettings(Checked):
     # bmm; each member its single run within float32 rounding, faster); true = per member (bit
     # for bit its single run). float64 is always exact (models/recurrent.py)
     population_exact: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight_noise_per == "sequence" and self.batch_size != 1:
+            raise ConfigError(
+                f"trainer.weight_noise_per=sequence needs trainer.batch_size=1, got "
+                f"{self.batch_size}: per-sequence draws inside a batch are not implemented"
+            )
+        if self.eval_with_noise and self.measures_noisy_valid:
+            raise ConfigError(
+                "trainer.eval_with_noise=true makes every evaluation noisy: with "
+                "trainer.noisy_valid or trainer.select_on=noisy set eval_with_noise=false"
+            )
+        if self.measures_noisy_valid and self.weight_noise == 0:
+            raise ConfigError(
+                "trainer.noisy_valid / trainer.select_on=noisy need weight noise: "
+                "trainer.weight_noise is 0"
+            )
+
+    @property
+    def measures_noisy_valid(self) -> bool:
+        """Whether each epoch measures the noisy validation NLL beside the clean one."""
+        return self.noisy_valid or self.select_on == "noisy"
 
     @classmethod
     def from_dict(cls, options: dict) -> TrainerSettings:

@@ -98,11 +98,16 @@ def add_epoch_nll(
     valid_nll: float | None,
     step: int,
     walltime: float,
+    valid_nll_noisy: float | None = None,
 ) -> None:
     """One epoch's NLLs at `step` (updates): `train/nll`, `valid/nll` and the data-set tags;
-    no validation point on epochs without validation (`valid_nll` None)."""
+    no validation point on epochs without validation (`valid_nll` None); the noisy validation
+    NLL, when measured, as `valid/nll_noisy` and `<dataset>/<unit>/valid_nll_noisy`."""
     for tag in ("train/nll", tags.train):
         writer.add_scalar(tag, train_nll, step, walltime)
     if valid_nll is not None:
         for tag in ("valid/nll", tags.valid):
             writer.add_scalar(tag, valid_nll, step, walltime)
+    if valid_nll_noisy is not None:
+        for tag in ("valid/nll_noisy", f"{tags.valid}_noisy"):
+            writer.add_scalar(tag, valid_nll_noisy, step, walltime)

@@ -13,6 +13,7 @@ The overflow rescue (a member whose gradient has inf/NaN entries from a finite l
 backward of ``sum_k s_k * loss_k`` with ``s_k`` the next scale of ``OVERFLOW_SCALES`` for the
 members being rescued; only those members' rows are taken from it, every other member keeps
 the gradient of the first backward, so it is exactly what it would be without the rescue.
+Without clipping (``max_norm=None``) there is no rescue, as in the single run.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def member_gradient_norms(grads: Sequence[Tensor]) -> list[float]:
 
 
 def clip_member_gradient_norms(
-    parameters: Iterable[Tensor], max_norm: float, loss_scales: float | Sequence[float] = 1.0
+    parameters: Iterable[Tensor], max_norm: float | None, loss_scales: float | Sequence[float] = 1.0
 ) -> list[float]:
     """Scale each member's gradient rows in place so that its norm is at most ``max_norm``.
 
@@ -62,7 +63,9 @@ def clip_member_gradient_norms(
         raise ValueError(f"{len(scales)} loss scales for a population of {members}")
     norms = [n / s for n, s in zip(member_gradient_norms(grads), scales, strict=True)]
     factors = [
-        ((max_norm / (n + 1e-6) if n > max_norm else 1.0) / s) if math.isfinite(n) else 1.0
+        ((max_norm / (n + 1e-6) if max_norm is not None and n > max_norm else 1.0) / s)
+        if math.isfinite(n)
+        else 1.0
         for n, s in zip(norms, scales, strict=True)
     ]
     if any(f != 1.0 for f in factors):
@@ -74,7 +77,7 @@ def clip_member_gradient_norms(
 
 
 def backward_and_clip_members(
-    member_losses: Tensor, parameters: Sequence[Tensor], max_norm: float
+    member_losses: Tensor, parameters: Sequence[Tensor], max_norm: float | None
 ) -> tuple[list[float], list[int]]:
     """Backward of ``member_losses.sum()`` ((P,) losses, member k's depending only on row k of
     the stacked parameters) into ``.grad`` (set, not accumulated), rescaled per member by the
@@ -91,6 +94,8 @@ def backward_and_clip_members(
     member_losses.sum().backward(retain_graph=True)
     norms = clip_member_gradient_norms(parameters, max_norm)
     retries = [0] * len(norms)
+    if max_norm is None:
+        return norms, retries
     finite_loss = torch.isfinite(member_losses.detach()).tolist()
     for scale in OVERFLOW_SCALES:
         rescued = [k for k, n in enumerate(norms) if not math.isfinite(n) and finite_loss[k]]

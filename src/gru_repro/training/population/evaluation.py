@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from gru_repro.models.population import PopulationModel
+from gru_repro.training.evaluation import noise_stream_seed
 from gru_repro.training.metrics import NLLTotals
 from gru_repro.training.population.noise import PopulationWeightNoise
 from gru_repro.training.weight_noise import noisy_weights
@@ -33,11 +34,12 @@ class PopulationEvaluator:
         self.noise, self.noise_seed = noise, int(noise_seed)
 
     @torch.no_grad()
-    def __call__(self, split: str) -> list[NLLTotals]:
+    def __call__(self, split: str, stream: int = 0) -> list[NLLTotals]:
+        """``stream``: the single run's ``SplitEvaluator`` noise stream (one per epoch)."""
         population = self.population
         generator = None
         if self.noise is not None and self.noise.active:
-            generator = torch.Generator().manual_seed(self.noise_seed)
+            generator = torch.Generator().manual_seed(noise_stream_seed(self.noise_seed, stream))
         was_training = population.training
         population.eval()
         totals = [NLLTotals() for _ in range(population.members)]

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
-from gru_repro.training.optim import OPTIMIZERS, SCHEDULE_KEYS
+from gru_repro.training.optim import OPTIMIZERS, SCHEDULE_KEYS, update_scale
+from gru_repro.training.population.clipping import member_gradient_norms
 from gru_repro.training.population.schedule import PopulationSchedule, build_population_schedule
 from gru_repro.training.population.stacked import PopulationOptimizer
 
@@ -90,7 +92,12 @@ class PopulationRMSprop(PopulationOptimizer):
 
 class PopulationFlooredRMSprop(PopulationOptimizer):
     """The project's ``FlooredRMSprop`` (librnn's form) for every member, member k at
-    ``lrs[k]``. State per parameter: ``square_avg`` and ``velocity``, (P, ...)."""
+    ``lrs[k]``. State per parameter: ``square_avg`` and ``velocity``, (P, ...).
+
+    ``max_update_norm``: each member's applied update scaled by ``min(1, cap / ||v_k||)``, its
+    own velocity's norm over all parameters taken in the single run's order
+    (``population.clipping.member_gradient_norms``, the single run's ``global_norm`` per row).
+    """
 
     state_names = ("square_avg", "velocity")
     counts_steps = False
@@ -103,6 +110,7 @@ class PopulationFlooredRMSprop(PopulationOptimizer):
         decay: float = 0.95,
         momentum: float = 0.9,
         rms_floor: float = 0.01,
+        max_update_norm: float | None = None,
         lr_update: str = "auto",
     ) -> None:
         if not 0.0 <= decay < 1.0:
@@ -111,16 +119,23 @@ class PopulationFlooredRMSprop(PopulationOptimizer):
             raise ValueError(f"optim.momentum must be in [0, 1), got {momentum}")
         if rms_floor <= 0:
             raise ValueError(f"optim.rms_floor must be > 0, got {rms_floor}")
+        if max_update_norm is not None and max_update_norm <= 0:
+            raise ValueError(f"optim.max_update_norm must be > 0 or null, got {max_update_norm}")
         self.decay, self.momentum, self.rms_floor = float(decay), float(momentum), float(rms_floor)
+        self.max_update_norm = None if max_update_norm is None else float(max_update_norm)
+        self.last_update_norms: list[float] | None = None  # each member's ||v_t|| (capped)
         super().__init__(params, lrs, lr_update)
 
     def options(self) -> dict:
-        return {
+        options = {
             "name": "rmsprop_released",
             "decay": self.decay,
             "momentum": self.momentum,
             "rms_floor": self.rms_floor,
         }
+        if self.max_update_norm is not None:  # absent when off, as state dicts before the cap
+            options["max_update_norm"] = self.max_update_norm
+        return options
 
     def _update(self, p: Tensor, g: Tensor, state: dict[str, Tensor]) -> None:
         # training/optim.py FlooredRMSprop.step, op for op
@@ -128,7 +143,23 @@ class PopulationFlooredRMSprop(PopulationOptimizer):
         square_avg.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)
         rms = square_avg.sqrt().clamp_(min=self.rms_floor)
         self._addcdiv_lr_scaled(velocity.mul_(self.momentum), g, rms)
-        p.add_(velocity)
+        if self.max_update_norm is None:
+            p.add_(velocity)  # else in step, once every member's norm is known
+
+    @torch.no_grad()
+    def step(self) -> None:
+        super().step()
+        if self.max_update_norm is None:
+            return
+        stepped = [(p, s["velocity"]) for p, s in zip(self.params, self.state, strict=True)
+                   if p.grad is not None]  # fmt: skip
+        if not stepped:
+            return
+        norms = member_gradient_norms([v for _, v in stepped])
+        self.last_update_norms = norms
+        scales = [update_scale(n, self.max_update_norm) for n in norms]
+        for p, velocity in stepped:
+            self._add_member_scaled(p, velocity, scales)
 
 
 def build_population_optimizer(
@@ -143,6 +174,7 @@ def build_population_optimizer(
     weight_decay: float = 0.0,
     decay: float = 0.95,
     rms_floor: float = 0.01,
+    max_update_norm: float | None = None,
     lr_update: str = "auto",
 ) -> PopulationOptimizer:
     """``training.optim.build_optimizer`` for a population: the same knobs, ``lrs`` (one per
@@ -160,7 +192,13 @@ def build_population_optimizer(
         )
     if name == "rmsprop_released":
         return PopulationFlooredRMSprop(
-            params, lrs, decay=decay, momentum=momentum, rms_floor=rms_floor, lr_update=lr_update
+            params,
+            lrs,
+            decay=decay,
+            momentum=momentum,
+            rms_floor=rms_floor,
+            max_update_norm=max_update_norm,
+            lr_update=lr_update,
         )
     raise ValueError(f"unknown optim.name {name!r}: choose one of {', '.join(OPTIMIZERS)}")
 

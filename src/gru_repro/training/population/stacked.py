@@ -112,6 +112,16 @@ class PopulationOptimizer:
             for k, lr in enumerate(self.lrs):
                 target[k].addcdiv_(g[k], denom[k], value=-lr)
 
+    def _add_member_scaled(self, p: Tensor, update: Tensor, scales: Sequence[float]) -> None:
+        """``p[k].add_(update[k], alpha=scales[k])`` for every member k (the same vectorised
+        form as ``_add_lr_scaled``, exact where that is)."""
+        if self._vectorised(p):
+            view = (self.members,) + (1,) * (p.dim() - 1)
+            p.addcmul_(update, torch.tensor(scales, dtype=p.dtype, device=p.device).view(view))
+        else:
+            for k, scale in enumerate(scales):
+                p[k].add_(update[k], alpha=scale)
+
     def _update(self, p: Tensor, g: Tensor, state: dict[str, Tensor]) -> None:
         raise NotImplementedError
 

@@ -9,8 +9,9 @@ one process, each member an ordinary run.
 The members share the seed, so their single runs start from the same weights, see the same
 batches and draw the same weight noise; they differ only in the learning rate. Here one update
 is one pass for all of them: one noise draw (broadcast onto the stacked weights), the members'
-forward (``PopulationModel.member_step_nll``), one backward with each member's own clipping and
-overflow rescue, one optimizer and schedule step with a learning rate per member. Each member
+forward (``PopulationModel.member_step_nll``) and loss (``trainer.objective``), one backward with
+each member's own clipping and overflow rescue (none without clipping), one optimizer and
+schedule step with a learning rate per member (and each member's own update cap). Each member
 keeps its own ``RunRecord`` (training/run_record.py, the single run's bookkeeping): its run
 folder, metrics.json, curves.csv, TensorBoard events and checkpoints are what the single run
 with its lr writes, and its last.pt is the single run's ``Trainer.state_dict()`` (a single run
@@ -43,7 +44,7 @@ from gru_repro.models.population import build_population
 from gru_repro.models.recurrent import exact_member_products
 from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training.checkpoint import plain_data, restore_rng_state, seed_everything
-from gru_repro.training.evaluation import SplitEvaluator
+from gru_repro.training.evaluation import NOISY_SUFFIX, SplitEvaluator, noisy_evaluator
 from gru_repro.training.loop import EVAL_NOISE_SEED_OFFSET, NOISE_SEED_OFFSET, SHUFFLE_SEED_OFFSET
 from gru_repro.training.metrics import NLLTotals, batch_loss
 from gru_repro.training.population.clipping import backward_and_clip_members
@@ -141,6 +142,23 @@ class PopulationTrainer:
             noise=self.noise if settings.eval_with_noise else None,
             noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
         )
+        # the noisy validation NLL beside the clean one (trainer.noisy_valid / select_on=noisy):
+        # the single run's noisy evaluator, its batches of one sequence for the members
+        self.final_noisy_evaluator = self.evaluate_noisy = None
+        if settings.measures_noisy_valid:
+            self.final_noisy_evaluator = noisy_evaluator(
+                single,
+                splits,
+                device=settings.device,
+                noise=single_noise,
+                noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+            )
+            self.evaluate_noisy = PopulationEvaluator(
+                self.population,
+                self.final_noisy_evaluator.batches,
+                noise=self.noise,
+                noise_seed=self.seed + EVAL_NOISE_SEED_OFFSET,
+            )
         self.records = [
             RunRecord(
                 m.run_dir,
@@ -223,7 +241,7 @@ class PopulationTrainer:
             # member's clip (and rescue) inside the block, then one step with each member's lr.
             with noisy_weights(self.population, self.noise.draw()):
                 step_nll = self.population.member_step_nll(batch)  # (P, T, B)
-                losses = torch.stack([batch_loss(nll, batch.mask) for nll in step_nll])
+                losses = torch.stack([batch_loss(nll, batch.mask, s.objective) for nll in step_nll])
                 finite = torch.isfinite(losses.detach()).tolist()
                 norms, redone = backward_and_clip_members(
                     losses, self.optimizer.params, s.clip_grad_norm
@@ -242,13 +260,15 @@ class PopulationTrainer:
             self.optimizer.step()  # a stopping member's row is dropped below, never read again
             self.schedule.step()
             lrs = self.schedule.last_lrs()
+            updates = getattr(self.optimizer, "last_update_norms", None)  # capped form only
             for row, i in enumerate(self.alive):
                 if i in stopped:
                     continue
                 record = self.records[i]
                 record.state.updates += 1
                 totals[i].add(step_nll[row], batch.lengths)
-                record.log_update(norms[row], lrs[row], self.t0[i])
+                update_norm = None if updates is None else updates[row]
+                record.log_update(norms[row], lrs[row], self.t0[i], update_norm)
             if stopped:
                 for i in stopped:
                     self._finalise(i)
@@ -262,11 +282,14 @@ class PopulationTrainer:
         """Validate every member (``only``: a mask of the members to record), record the
         epoch, then finalise and drop those that stopped."""
         valid = [t.frame for t in self.evaluate("valid")]
+        noisy = [None] * len(valid)
+        if self.evaluate_noisy is not None:
+            noisy = [t.frame for t in self.evaluate_noisy("valid", stream=epoch)]
         recorded, bests = [], []
         for row, i in enumerate(self.alive):
             if only is not None and not only[row]:
                 continue
-            new_best = self.records[i].validated(epoch, train_nll[row], valid[row])
+            new_best = self.records[i].validated(epoch, train_nll[row], valid[row], noisy[row])
             if new_best is not None:  # None: diverged (recorded)
                 recorded.append(row)
                 bests.append(new_best)
@@ -276,21 +299,28 @@ class PopulationTrainer:
             [valid[r] for r in recorded],
             bests,
             rows=recorded,
+            valid_noisy=[noisy[r] for r in recorded],
         )
 
-    def _end_epoch(self, epoch, train_nll, valid_nll, bests, rows=None) -> None:
+    def _end_epoch(self, epoch, train_nll, valid_nll, bests, rows=None, valid_noisy=None) -> None:
         """Record the epoch for the members at ``rows`` (all by default): history and logs, the
         new bests' best.pt, the population checkpoint, then each member's last.pt and curves.
         Members that stopped are finalised and dropped after."""
         rows = list(range(len(self.alive))) if rows is None else rows
-        for row, train, valid in zip(rows, train_nll, valid_nll, strict=True):
+        valid_noisy = [None] * len(rows) if valid_noisy is None else valid_noisy
+        for row, train, valid, noisy in zip(rows, train_nll, valid_nll, valid_noisy, strict=True):
             i = self.alive[row]
             samples = self._sampler(row) if self._samples_due(epoch) else None
-            self.records[i].note_epoch(epoch, train, valid, self.t0[i], after_log=samples)
+            self.records[i].note_epoch(
+                epoch, train, valid, self.t0[i], after_log=samples, valid_nll_noisy=noisy
+            )
         lasts = {row: self.member_state_dict(row) for row in rows}
         for row, best in zip(rows, bests, strict=True):
+            record = self.records[self.alive[row]]
             if best:
-                self.records[self.alive[row]].save_best(self._model_bundle(row))
+                record.save_best(self._model_bundle(row))
+            if record.take_other_improved():
+                record.save_other_best(self._model_bundle(row))
         self._save_population(lasts)
         for row in rows:
             self.records[self.alive[row]].save_last(lasts[row])
@@ -320,10 +350,18 @@ class PopulationTrainer:
         """Member ``i``'s final NLLs at its best checkpoint (the single run's evaluator) and
         metrics.json; it trains no further."""
         record = self.records[i]
-        finals = self.final_evaluator.at_best_checkpoint(
-            record.ckpt_dir / "best.pt", record.stopper.best_epoch
-        )
-        self.results[i] = record.finish(self.t0[i], finals)
+        other_finals = None
+        if record.other is not None:  # the other selection's, as the single run measures it
+            other_finals = self._finals_at(record.other_checkpoint, record.other.best_epoch)
+        finals = self._finals_at(record.ckpt_dir / "best.pt", record.stopper.best_epoch)
+        self.results[i] = record.finish(self.t0[i], finals, other_finals=other_finals)
+
+    def _finals_at(self, path: Path, best_epoch: int) -> dict:
+        """The single run's ``Trainer._finals_at``: clean and (when measured) noisy NLLs."""
+        finals = self.final_evaluator.at_best_checkpoint(path, best_epoch)
+        if self.final_noisy_evaluator is not None and "valid_nll" in finals:  # weights loaded
+            finals.update(self.final_noisy_evaluator.finals(NOISY_SUFFIX, stream=best_epoch))
+        return finals
 
     def _keep(self, members: list[int]) -> None:
         """Keep only ``members`` (indices into ``self.members``) in the compute."""
@@ -362,6 +400,7 @@ class PopulationTrainer:
             weight_noise=self.noise.state_dict(),
             shuffle_generator=self.shuffle_generator,
             state=record.state,
+            other_stopper=record.other,
         )
 
     def _save_population(self, lasts: dict[int, dict]) -> None:
@@ -408,6 +447,8 @@ class PopulationTrainer:
         for record, state in zip(self.records, states, strict=True):
             if state is not None:
                 record.stopper.load_state_dict(state["early_stopping"])
+                if record.other is not None and "early_stopping_other" in state:
+                    record.other.load_state_dict(state["early_stopping_other"])
                 record.state = RunState(**state["run_state"])
         if len(given) < len(states):
             return  # all at update 0: the fresh weights and optimizer are everyone's
