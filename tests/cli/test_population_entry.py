@@ -23,10 +23,9 @@ from hydra_plugins.gru_repro_sweeper.keep_going import KeepGoingSweeper
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _config(lr: float, population: str = "auto", lrs=()):
-    return OmegaConf.create(
-        {"optim": {"lr": lr}, "trainer": {"population": population, "population_lrs": list(lrs)}}
-    )
+def _config(lr: float, population: str = "auto", lrs=(), size: int = 0):
+    trainer = {"population": population, "population_lrs": list(lrs), "population_size": size}
+    return OmegaConf.create({"optim": {"lr": lr}, "trainer": trainer})
 
 
 def test_the_sweeper_merges_the_lr_jobs_of_each_run_into_one_population_job() -> None:
@@ -44,6 +43,19 @@ def test_the_sweeper_merges_the_lr_jobs_of_each_run_into_one_population_job() ->
         ["model=lstm", "optim.lr=0.001", "seed=1"],
     ]
     assert merged == {0: jobs[0:3], 1: jobs[3:6]}
+
+
+def test_population_size_splits_a_runs_lr_jobs_into_populations_of_at_most_that_many() -> None:
+    lrs = (0.001, 0.002, 0.003, 0.004, 0.005)
+    jobs = [["model=gru", f"optim.lr={lr}"] for lr in lrs]
+    launched, merged = KeepGoingSweeper._populations(jobs, [_config(lr, size=2) for lr in lrs])
+    assert launched == [
+        ["model=gru", "optim.lr=0.001", "trainer.population_lrs=[0.001,0.002]"],
+        ["model=gru", "optim.lr=0.003", "trainer.population_lrs=[0.003,0.004]"],
+        ["model=gru", "optim.lr=0.005"],  # the rest, alone: a single run
+    ]
+    assert merged == {0: jobs[0:2], 1: jobs[2:4]}
+    assert is_run_only("trainer.population_size")
 
 
 def test_without_population_auto_every_job_is_its_own() -> None:

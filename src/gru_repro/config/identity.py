@@ -28,6 +28,7 @@ RUN_ONLY_KEYS = (
     "trainer.sample_every",  # TensorBoard samples
     "trainer.population",  # lr candidates trained in one process: each member is its single run
     "trainer.population_lrs",  # the learning rates of that process (set by the sweeper)
+    "trainer.population_size",  # how many candidates share a process: speed only
     "trainer.population_exact",  # members' products per member or batched: the same up to rounding
     "paths",  # data_dir, data_mirror, output_root, run_group: where things are
     "data.data_dir",  # interpolated from paths.data_dir

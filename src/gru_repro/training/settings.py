@@ -57,6 +57,9 @@ class TrainerSettings(Checked):
     # sweeper); the sweeper passes each population's learning rates in population_lrs
     population: str = field(default="off", metadata=one_of("off", "auto"))
     population_lrs: list[float] = field(default_factory=list)
+    # at most this many lr candidates per population process (0 = all of them in one): more,
+    # smaller populations keep more cores busy (a sweep's parallel jobs) at less saving each
+    population_size: int = field(default=0, metadata=at_least(0, "0 = no limit"))
     # float32 populations: false = the whole-sequence products batched over the members (one
     # bmm; each member its single run within float32 rounding, faster); true = per member (bit
     # for bit its single run). float64 is always exact (models/recurrent.py)

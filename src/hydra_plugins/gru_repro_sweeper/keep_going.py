@@ -71,7 +71,12 @@ class KeepGoingSweeper(BasicSweeper):
                 key = ("single job", index)
             groups.setdefault(key, []).append(index)
         launched, merged = [], {}
-        for members in groups.values():
+        chunks = []
+        for members in groups.values():  # trainer.population_size: at most that many each
+            size = int(configs[members[0]].trainer.get("population_size", 0) or 0)
+            step = size if size > 0 else len(members)
+            chunks += [members[i : i + step] for i in range(0, len(members), step)]
+        for members in chunks:
             lead = list(jobs[members[0]])
             if len(members) > 1:
                 lrs = ",".join(repr(float(configs[m].optim.lr)) for m in members)
