@@ -14,7 +14,7 @@ the output dimensions, e.g. the 88 notes):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,12 +36,20 @@ class NLLTotals:
 
     def add(self, step_nll: Tensor, lengths: Tensor) -> None:
         """Add one batch: ``step_nll`` (T, B) nats, 0 where padded; ``lengths`` (B,) steps."""
-        per_seq = step_nll.detach().double().sum(dim=0)  # (B,)
-        lengths_f = lengths.to(per_seq)
-        self.total += float(per_seq.sum())
-        self.steps += int(lengths.sum())
-        self.sequences += int(lengths.numel())
-        self.seq_mean_sum += float((per_seq / lengths_f.clamp(min=1)).sum())
+        self.add_sequences(step_nll.detach().double().sum(dim=0).tolist(), lengths.tolist())
+
+    def add_sequences(self, per_sequence: list[float], lengths: list[int]) -> None:
+        """Add one batch from its sequences' summed NLLs (nats, float64) and predicted steps,
+        summed in order in Python: a handful of tensor ops per batch instead of one per sum
+        (a population adds P members' batches every update, :func:`add_members`)."""
+        batch_total = seq_means = 0.0
+        for nll, length in zip(per_sequence, lengths, strict=True):
+            batch_total += nll
+            seq_means += nll / max(length, 1)
+        self.total += batch_total
+        self.steps += sum(lengths)
+        self.sequences += len(lengths)
+        self.seq_mean_sum += seq_means
 
     @property
     def frame(self) -> float:
@@ -63,6 +71,16 @@ class NLLTotals:
             f"{prefix}_nll_seqavg": self.seqavg,
             f"{prefix}_nll_allframes": self.allframes,
         }
+
+
+def add_members(totals: Sequence[NLLTotals], step_nll: Tensor, lengths: Tensor) -> None:
+    """``totals[k].add(step_nll[k], lengths)`` for every member k of a population's
+    ``step_nll`` (P, T, B), in one reduction: (P, T, B).sum(1) gives each row the bits of
+    (T, B).sum(0), so every member's totals are its single run's."""
+    per_sequence = step_nll.detach().double().sum(dim=1).tolist()  # (P, B)
+    steps = lengths.tolist()
+    for member, row in zip(totals, per_sequence, strict=True):
+        member.add_sequences(row, steps)
 
 
 def batch_loss(step_nll: Tensor, mask: Tensor, objective: str = "mean") -> Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from gru_repro.models.population import PopulationModel
 from gru_repro.training.evaluation import noise_stream_seed
-from gru_repro.training.metrics import NLLTotals
+from gru_repro.training.metrics import NLLTotals, add_members
 from gru_repro.training.population.noise import PopulationWeightNoise
 from gru_repro.training.weight_noise import noisy_weights
 
@@ -48,8 +48,7 @@ class PopulationEvaluator:
                 draw = self.noise.draw(generator) if generator is not None else {}
                 with noisy_weights(population, draw):  # broadcast onto every member's row
                     step_nll = population.member_step_nll(batch)  # (P, T, B)
-                for k, member_totals in enumerate(totals):
-                    member_totals.add(step_nll[k], batch.lengths)
+                add_members(totals, step_nll, batch.lengths)
         finally:
             population.train(was_training)
         return totals

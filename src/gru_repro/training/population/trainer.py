@@ -46,7 +46,7 @@ from gru_repro.sampling.tensorboard import log_samples
 from gru_repro.training.checkpoint import plain_data, restore_rng_state, seed_everything
 from gru_repro.training.evaluation import NOISY_SUFFIX, SplitEvaluator, noisy_evaluator
 from gru_repro.training.loop import EVAL_NOISE_SEED_OFFSET, NOISE_SEED_OFFSET, SHUFFLE_SEED_OFFSET
-from gru_repro.training.metrics import NLLTotals, batch_loss
+from gru_repro.training.metrics import NLLTotals, add_members, batch_loss
 from gru_repro.training.population.clipping import backward_and_clip_members
 from gru_repro.training.population.evaluation import PopulationEvaluator
 from gru_repro.training.population.members import (
@@ -261,12 +261,12 @@ class PopulationTrainer:
             self.schedule.step()
             lrs = self.schedule.last_lrs()
             updates = getattr(self.optimizer, "last_update_norms", None)  # capped form only
-            for row, i in enumerate(self.alive):
-                if i in stopped:
-                    continue
+            kept = [row for row, i in enumerate(self.alive) if i not in stopped]
+            add_members([totals[self.alive[r]] for r in kept], step_nll[kept], batch.lengths)
+            for row in kept:
+                i = self.alive[row]
                 record = self.records[i]
                 record.state.updates += 1
-                totals[i].add(step_nll[row], batch.lengths)
                 update_norm = None if updates is None else updates[row]
                 record.log_update(norms[row], lrs[row], self.t0[i], update_norm)
             if stopped:
