@@ -49,7 +49,13 @@ PROTOCOL_FILES = {
     **{name: "paper" for name in MUSIC_EXPERIMENTS},
     **{name: "paper" for names in SPEECH_DATA.values() for name in names},
     **{name: "paper" for name in OPTIMIZERS["released"].music},
+    **{name: "paper" for name in OPTIMIZERS["released-exact"].music},
     **{name: "quick" for name in QUICK_EXPERIMENTS},
+}
+# run groups of their own (the released-exact protocol's released/<set>) -> the Table 2
+# experiment their runs report as
+REPORTS_AS = {
+    plan.experiment: plan.reports_as for plan in full_protocol(optim="released-exact").experiments
 }
 
 
@@ -107,16 +113,17 @@ def test_draw_script_check_and_rewrite(tmp_path: Path) -> None:
 @pytest.mark.parametrize("experiment", sorted(PROTOCOL_FILES))
 def test_experiment_composes_with_its_grid_and_run_folder(experiment: str) -> None:
     sweep = experiment_sweep(experiment)
-    assert sweep.run_group in EXPERIMENTS  # its runs report as one of Table 2's experiments
+    reported = REPORTS_AS.get(sweep.run_group, sweep.run_group)
+    assert reported in EXPERIMENTS  # its runs report as one of Table 2's experiments
     assert sweep.units == UNITS
     assert list(sweep.lrs) == read_lr_grid(SEARCH_DIR / f"{PROTOCOL_FILES[experiment]}.yaml")
     lr = sweep.lrs[-1]
     planned = planned_folders([f"experiment={experiment}"], list(UNITS), [lr], [1])
-    optim = "rmsprop_released" if experiment.startswith("released_optim/") else "rmsprop"
+    optim = "rmsprop_released" if experiment.startswith("released") else "rmsprop"
     with package_configs():
         for unit in UNITS:
             cfg = compose_run([f"experiment={experiment}", f"model={unit}", f"optim.lr={lr}"])
-            assert cfg.data.name == DATA_OF[sweep.run_group]
+            assert cfg.data.name == DATA_OF[reported]
             assert cfg.model.unit == unit and cfg.seed == 1 and cfg.optim.name == optim
             # readable names, then the identity hash: the folder planned_folders predicts
             assert cfg.hydra.sweep.dir == f"{cfg.paths.output_root}/{sweep.run_group}"
