@@ -2,10 +2,12 @@
 
 A report set (REPORT_SETS: "full" -> results/, "released" -> results/released/) is published
 by the protocols of gru_repro.reports.protocol.OPTIMIZERS whose `report_set` names it. An entry
-that `replaces` another is preferred once it has finished runs; until then the one it replaces
-stays in the folder, so committing a protocol's first finished runs is what switches a folder
-over, and no folder is ever left half one protocol and half another. A set none of whose
-protocols has finished runs is not built (`choose_protocol` says why), and nothing is written.
+that `replaces` another is preferred once every run it plans has finished (its search and the
+selected rates' seeds); until then the one it replaces stays in the folder, so its runs can be
+committed piece by piece as they land (a sweep of days) while the published folder keeps a
+whole protocol, never half one and half another. The last protocol of a set is built as soon
+as it has finished runs. A set none of whose protocols has finished runs is not built
+(`choose_protocol` says why), and nothing is written.
 
     protocol, why_not = choose_protocol(runs_root, "released")
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gru_repro.reports.collect import read_run
+from gru_repro.reports.collect import collect, read_run
 from gru_repro.reports.protocol import (
     OPTIMIZERS,
     PROTOCOLS_DIR,
@@ -59,17 +61,27 @@ def finished_search_runs(runs_root: Path, protocol: Protocol) -> int:
 def choose_protocol(
     runs_root: str | Path, report_set: str, variants=None
 ) -> tuple[Protocol | None, list[str]]:
-    """The preferred protocol of `report_set` with finished runs under `runs_root`, and why
-    each protocol preferred to it was passed over (None: no protocol of the set has runs)."""
+    """The preferred protocol of `report_set` under `runs_root` (complete, or for the set's last
+    protocol with finished runs), and why each protocol preferred to it was passed over (None:
+    no protocol of the set has runs)."""
     runs_root = Path(runs_root)
     passed_over = []
-    for name in report_set_protocols(report_set, variants):
+    names = report_set_protocols(report_set, variants)
+    for name in names:
         if not protocol_path(runs_root, name).is_file():
             passed_over.append(f"`{name}`: no runs yet (no {PROTOCOLS_DIR}/{name}.json)")
             continue
         protocol = Protocol.load(runs_root, name)
         if finished_search_runs(runs_root, protocol) == 0:
             passed_over.append(f"`{name}`: no finished runs yet")
+            continue
+        missing = collect(runs_root, protocol).missing if name != names[-1] else []
+        if missing:
+            passed_over.append(
+                f"`{name}`: {len(missing)} planned run(s) not finished yet; it replaces the "
+                f"next protocol once all have (--protocol {name} --allow-incomplete builds it "
+                "as it is)"
+            )
             continue
         return protocol, passed_over
     return None, passed_over
