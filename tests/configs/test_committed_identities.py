@@ -30,7 +30,12 @@ PROTOCOLS = [(root, name) for root in RUNS_ROOTS for name in protocol_names(root
 
 
 def test_the_committed_runs_roots_hold_protocols() -> None:
-    assert {name for _, name in PROTOCOLS} == {"full", "full-released-optim", "quick"}
+    assert {name for _, name in PROTOCOLS} == {
+        "full",
+        "full-released-optim",
+        "released-exact",
+        "quick",
+    }
 
 
 @pytest.mark.slow
@@ -52,6 +57,7 @@ def test_committed_folders_are_what_the_configs_plan(root: Path, name: str) -> N
 BUILDERS = {
     "full": full_protocol,
     "full-released-optim": lambda: full_protocol(optim="released"),
+    "released-exact": lambda: full_protocol(optim="released-exact"),
     "quick": quick_protocol,
 }
 
