@@ -136,11 +136,19 @@ def test_header_budget_is_read_from_the_runs(tmp_path: Path) -> None:
         "max_epochs": 500,
         "patience": 0,
         "objective": "sum",
-        "identity": {"trainer": {"clip_grad_norm": 0.0}},
+        "weight_noise": 0.075,
+        "identity": {
+            "trainer": {"clip_grad_norm": 0.0, "weight_noise_per": "sequence", "noisy_valid": True},
+            "optim": {"max_update_norm": 1.0},
+        },
     }
     _fill(tmp_path, jsb, extra=exact)
-    old_style = {"batch_size": 8, "identity": {"trainer": {"patience": 20, "clip_grad_norm": 1.0}}}
-    _fill(tmp_path, notts, extra=old_style)  # patience only in the identity, as older runs
+    old_style = {  # patience only in the identity, as older runs; the added keys at their defaults
+        "batch_size": 8,
+        "weight_noise": 0.075,
+        "identity": {"trainer": {"patience": 20, "clip_grad_norm": 1.0}, "optim": {"lr": 1e-3}},
+    }
+    _fill(tmp_path, notts, extra=old_style)
     markdown = table2_markdown(
         table2_rows(collect(tmp_path, protocol)), protocol_name=protocol.name, incomplete=False
     )
@@ -149,23 +157,31 @@ def test_header_budget_is_read_from_the_runs(tmp_path: Path) -> None:
         "Protocol `full-released-optim`: the paper's protocol with the released code's optimizer."
     )
     assert _budget_line(markdown) == (
-        "Budget (read from the runs' metrics.json): batch size: 1 sequences per update "
+        "Budget (read from the runs' metrics.json): batch size: 1 sequence per update "
         "(JSB Chorales), 8 sequences per update (Nottingham); epoch budget: 500 epochs "
         "(JSB Chorales), 50 epochs (Nottingham); early stopping: none (JSB Chorales), "
         "patience 20 evaluations (Nottingham); gradient-norm clipping: none (JSB Chorales), "
-        "global norm 1 (Nottingham); objective: sum (JSB Chorales), not recorded (Nottingham)."
+        "global norm 1 (Nottingham); objective: sum (the NLL summed over the sequence's frames "
+        "and notes) (JSB Chorales), mean (the per-step NLL averaged over the batch's predicted "
+        "frames) (Nottingham); update-norm cap: norm 1 (JSB Chorales), none (Nottingham); "
+        "weight noise: std 0.075, one draw per sequence (JSB Chorales), std 0.075, one draw per "
+        "update (Nottingham); checkpoint selection: clean validation NLL (clean and noisy both "
+        "logged) (JSB Chorales), clean validation NLL (Nottingham)."
     )
     assert "NLL conventions, both shown: *frame-weighted*" in markdown
     assert "*sequence-averaged* = the mean over sequences" in markdown
 
-    _fill(tmp_path, notts, extra={**exact, "objective": "sum"})  # now alike: one value each
+    _fill(tmp_path, notts, extra=exact)  # now alike: one value each
     markdown = table2_markdown(
         table2_rows(collect(tmp_path, protocol)), protocol_name="other", incomplete=False
     )
     assert markdown.splitlines()[2] == "Protocol `other`."  # no entry names it: no title
     assert _budget_line(markdown) == (
-        "Budget (read from the runs' metrics.json): batch size: 1 sequences per update; epoch "
-        "budget: 500 epochs; early stopping: none; gradient-norm clipping: none; objective: sum."
+        "Budget (read from the runs' metrics.json): batch size: 1 sequence per update; epoch "
+        "budget: 500 epochs; early stopping: none; gradient-norm clipping: none; objective: sum "
+        "(the NLL summed over the sequence's frames and notes); update-norm cap: norm 1; weight "
+        "noise: std 0.075, one draw per sequence; checkpoint selection: clean validation NLL "
+        "(clean and noisy both logged)."
     )
 
 
@@ -179,7 +195,8 @@ def test_header_says_what_the_runs_do_not_record(tmp_path: Path) -> None:
     assert "batch size: not recorded by the runs" in budget
     assert "epoch budget: 50 epochs" in budget
     assert "early stopping: not recorded by the runs" in budget
-    assert "objective" not in budget  # runs from before it was recorded: left out
+    for left_out in ("objective", "update-norm cap", "weight noise", "checkpoint selection"):
+        assert left_out not in budget  # runs from before identities were recorded: left out
 
 
 def test_a_variant_with_its_own_run_group_reports_as_the_papers_data_set(tmp_path: Path) -> None:

@@ -273,6 +273,9 @@ def _table2_row(
         early_stopping="",
         grad_clip="",
         objective="",
+        update_cap="",
+        weight_noise="",
+        selection="",
         nll_convention="",
         note="",
     )

@@ -17,6 +17,7 @@ from gru_repro.reports.collect import (
     UnitResult,
 )
 from gru_repro.reports.paper import NOT_COMPARABLE, paper_nll
+from gru_repro.reports.training_settings import budget_settings
 
 UNIT_LABELS = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
 
@@ -57,6 +58,9 @@ class Table2Row:
     early_stopping: str  # "patience <n> evaluations" or "none"
     grad_clip: str  # "global norm <c>" or "none"
     objective: str  # what the optimizer minimises, where the runs record it
+    update_cap: str  # "norm <c>" or "none": the cap on each applied update's L2 norm
+    weight_noise: str  # "std <s>, one draw per update|sequence" or "none"
+    selection: str  # which validation NLL picks the kept checkpoint
     nll_convention: str
     note: str
 
@@ -86,73 +90,6 @@ def _all_or_none(values: list[float]) -> tuple[float, float]:
 
 def _finished(runs) -> list[Run]:
     return [r for r in runs if r is not None and r.finished]
-
-
-def _trainer(run: Run) -> dict:
-    """The trainer section of the run's identity (the settings that make the run)."""
-    identity = run.metrics.get("identity")
-    trainer = identity.get("trainer") if isinstance(identity, dict) else None
-    return trainer if isinstance(trainer, dict) else {}
-
-
-def records(run: Run, key: str) -> bool:
-    return key in run.metrics or key in _trainer(run)
-
-
-def run_setting(run: Run, key: str):
-    """A training setting of a run: metrics.json's own key, else its identity's trainer
-    section (runs older than the key at the top level); None when neither records it."""
-    return run.metrics[key] if key in run.metrics else _trainer(run).get(key)
-
-
-def _stopping(run: Run) -> str | None:
-    """How the run's early stopping was set: "patience <n> evaluations" (of every <k> epochs
-    when not every epoch), "none" where patience <= 0 or null (the best checkpoint of the
-    whole budget), None where the run does not record it."""
-    if not records(run, "patience"):
-        return None
-    patience = run_setting(run, "patience")
-    if not isinstance(patience, (int, float)) or patience <= 0:
-        return "none"
-    every = run_setting(run, "eval_every")
-    text = f"patience {int(patience)} evaluations"
-    return text + (f" of every {every} epochs" if isinstance(every, int) and every > 1 else "")
-
-
-def _clipping(run: Run) -> str | None:
-    """The run's gradient clipping: "global norm <c>", "none" where the norm is 0 or null,
-    None where the run does not record it."""
-    if not records(run, "clip_grad_norm"):
-        return None
-    norm = run_setting(run, "clip_grad_norm")
-    return f"global norm {norm:g}" if isinstance(norm, (int, float)) and norm > 0 else "none"
-
-
-# Where a run may record what its optimizer minimises (e.g. "sum", "mean"): a setting of the
-# trainer, so in metrics.json or its identity's trainer section. Only a name counts, never a
-# number (a final loss value under the same key).
-OBJECTIVE_KEYS = ("objective", "loss")
-
-
-def _objective(run: Run) -> str | None:
-    names = (run_setting(run, key) for key in OBJECTIVE_KEYS)
-    return next((name for name in names if isinstance(name, str) and name), None)
-
-
-def budget_settings(runs: list[Run]) -> dict[str, str]:
-    """The Table2Row budget columns from the runs' metrics.json: each setting's values,
-    "; "-joined when the runs differ, "" when no run records it."""
-
-    def joined(values) -> str:
-        return "; ".join(dict.fromkeys(str(v) for v in values if v is not None))
-
-    return {
-        "batch_size": joined(run_setting(r, "batch_size") for r in runs),
-        "max_epochs": joined(run_setting(r, "max_epochs") for r in runs),
-        "early_stopping": joined(_stopping(r) for r in runs),
-        "grad_clip": joined(_clipping(r) for r in runs),
-        "objective": joined(_objective(r) for r in runs),
-    }
 
 
 TABLE_VALUES = ("train_nll", "test_nll")  # a seed run counts when metrics.json has both

@@ -44,8 +44,12 @@ BUDGET = {
     "early_stopping": ("early stopping", "{}"),
     "grad_clip": ("gradient-norm clipping", "{}"),
     "objective": ("objective", "{}"),
+    "update_cap": ("update-norm cap", "{}"),
+    "weight_noise": ("weight noise", "{}"),
+    "selection": ("checkpoint selection", "{}"),
 }
-OPTIONAL = ("objective",)  # left out where no run records it (runs before it was recorded)
+# left out where no run records them (runs from before the runs recorded their identity)
+OPTIONAL = ("objective", "update_cap", "weight_noise", "selection")
 
 
 def budget_line(rows: list[Table2Row]) -> str:
@@ -60,6 +64,8 @@ def budget_line(rows: list[Table2Row]) -> str:
         for row in ran:
             value = getattr(row, key)
             shown = form.format(value) if value else "not recorded"
+            if value == "1" and key == "batch_size":
+                shown = "1 sequence per update"
             datasets = by_value.setdefault(shown, [])
             if row.dataset not in datasets:
                 datasets.append(row.dataset)
