@@ -28,7 +28,7 @@ SPEECH ?= subset
 REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-fast data smoke table1 bench reproduce reproduce-released reproduce-released-exact reproduce-quick reports reports-released reports-quick ablations samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
+.PHONY: help install lock test test-fast data smoke table1 bench reproduce reproduce-released reproduce-released-exact reproduce-quick reports reports-released reports-quick ablations chain samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
 
 help: ## List the targets with one line each
 	@echo "Targets write to OUT=$(OUT)/ (git-ignored) unless their line names results/: those rewrite the committed results/ (for maintainers)."
@@ -90,9 +90,13 @@ reproduce-quick: install data ## Quick protocol on real data: trains into OUT/qu
 # has finished runs (reports/report_sets.py): results/released/ switches to the released code's
 # exact training once its runs are committed, and is left as it is while no protocol has runs.
 REPORTS_RELEASED = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set released --out $(FULL_OUT)/released $(REPORT_FLAGS)
-reports: install ## [results/] Rebuild results/ and results/released/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
+reports: install ## [results/] Rebuild results/, results/released/ and results/chain/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
 	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set full --out $(FULL_OUT) $(REPORT_FLAGS)
 	$(REPORTS_RELEASED)
+	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
+
+chain: install ## [results/] Rebuild results/chain/ (our protocol to the released code's, one change per step) from the committed runs
+	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
 
 ablations: install ## [results/] Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py

@@ -178,3 +178,29 @@ def test_all_candidates_diverged_is_reported_not_crashing(tmp_path: Path) -> Non
     (row,) = table2_rows(results)
     assert row.selected_lr is None and math.isnan(row.test_nll_mean)
     assert "diverg" in row.note
+
+
+def test_compute_counts_each_population_process_once(tmp_path: Path) -> None:
+    """A population's members each record the population's wall time: results/README.md's
+    compute counts it once (its longest member), lone runs each in full."""
+    plan = ExperimentPlan("music/jsb", units=("gru",), lrs=LRS, seeds=(1, 2))
+    protocol = Protocol("test", (plan,))
+    members = f"- trainer.population_lrs=[{','.join(map(str, LRS))}]\n"
+    for i, lr in enumerate(LRS):  # the search: one population; a member stopped early
+        folder = write_fake_run(
+            tmp_path,
+            "music/jsb",
+            "gru",
+            lr,
+            1,
+            valid_nll=fake_valid_nll("gru", lr, 1e-3),
+            extra={"wall_seconds": 100.0 - 30.0 * (i == 0)},
+        )
+        (folder / ".hydra").mkdir(exist_ok=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(f"- model=gru\n{members}")
+    write_fake_run(  # the seed run at the selected rate: trained alone
+        tmp_path, "music/jsb", "gru", 1e-3, 2, valid_nll=3.0, extra={"wall_seconds": 40.0}
+    )
+    build_reports(tmp_path, tmp_path / "out", protocol)
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "each population process once): 0.04 h (140 s)" in readme  # 100 + 40, not 410

@@ -47,9 +47,37 @@ def _runs(results: SweepResults) -> list[Run]:
     return list(seen.values())
 
 
+POPULATION_OVERRIDE = "trainer.population_lrs="  # the sweeper gives every member its population
+
+
+def population_of(run: Run) -> tuple | None:
+    """Which population process trained ``run``: (unit folder, seed, the members' rates) from
+    its .hydra/overrides.yaml, None for a run trained on its own. A member's `wall_seconds` is
+    its population's wall time (they train side by side in one process)."""
+    overrides = run.path / ".hydra" / "overrides.yaml"
+    if not overrides.is_file():
+        return None
+    for line in overrides.read_text().splitlines():
+        text = line.removeprefix("- ").strip()
+        if text.startswith(POPULATION_OVERRIDE):
+            return (run.path.parent.parent, run.metrics.get("seed"), text)
+    return None
+
+
 def _compute_seconds(runs: list[Run]) -> float:
-    values = (run.get("wall_seconds") for run in runs)
-    return sum(value for value in values if math.isfinite(value))
+    """Core seconds the runs took: each lone run's `wall_seconds`, and each population's once
+    (its longest member's: members that stop early record less)."""
+    lone, populations = 0.0, {}
+    for run in runs:
+        seconds = run.get("wall_seconds")
+        if not math.isfinite(seconds):
+            continue
+        key = population_of(run)
+        if key is None:
+            lone += seconds
+        else:
+            populations[key] = max(populations.get(key, 0.0), seconds)
+    return lone + sum(populations.values())
 
 
 def _display_path(path: Path) -> str:
@@ -112,7 +140,8 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
         + (f", on {log_['machine']}" if log_.get("machine") else ""),
         "- total time (wall clock of scripts/reproduce.py, all invocations): "
         + (f"{total / 3600:.2f} h ({total:.0f} s)" if total is not None else "not recorded"),
-        f"- compute (sum of the runs' wall_seconds): {compute / 3600:.2f} h ({compute:.0f} s)",
+        f"- compute (sum of the runs' wall_seconds, each population process once): "
+        f"{compute / 3600:.2f} h ({compute:.0f} s)",
         f"- reports built {utc_now()} at code commit `{git_commit()}` on {machine_description()}",
     ]
     if results.missing:
