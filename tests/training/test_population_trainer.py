@@ -18,6 +18,7 @@ import math
 import pytest
 import torch
 from exploding import amplified_gradients, change_training_forwards
+from optim_options import OPTIMS
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gru_repro.data import load_splits
@@ -27,36 +28,6 @@ from gru_repro.training.population.trainer import Member, PopulationTrainer
 from gru_repro.training.settings import TrainerSettings
 
 VOLATILE = {"wall_seconds", "run_dir"}
-OPTIMS = {
-    "rmsprop": {
-        "name": "rmsprop",
-        "alpha": 0.95,
-        "eps": 1e-6,
-        "momentum": 0.0,
-        "centered": False,
-        "weight_decay": 0.0,
-        "schedule": "constant",
-        "final_lr_fraction": 1.0,
-    },
-    "rmsprop_released": {
-        "name": "rmsprop_released",
-        "decay": 0.95,
-        "momentum": 0.9,
-        "rms_floor": 0.01,
-        "schedule": "linear",
-        "final_lr_fraction": 0.01,
-    },
-    # the released protocol's optimizer (configs/experiment/released/*.yaml)
-    "rmsprop_released_capped": {
-        "name": "rmsprop_released",
-        "decay": 0.95,
-        "momentum": 0.9,
-        "rms_floor": 0.01,
-        "max_update_norm": 1.0,
-        "schedule": "linear",
-        "final_lr_fraction": 0.01,
-    },
-}  # fmt: skip  -- configs/optim/*.yaml
 # a slow member that trains to the budget, members that stop early at different epochs, and
 # one whose NLL explodes after its first epoch
 LRS = (0.001, 0.03, 0.3, 3.0, 30.0)

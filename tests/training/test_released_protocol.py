@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 from exploding import change_training_forwards
+from optim_options import RMSPROP_RELEASED_CAPPED
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gru_repro.config.checks import ConfigError
@@ -23,16 +24,7 @@ from gru_repro.training.loop import Trainer
 from gru_repro.training.metrics import batch_loss
 from gru_repro.training.settings import TrainerSettings
 
-RELEASED_OPTIM = {
-    "name": "rmsprop_released",
-    "lr": 1e-2,
-    "decay": 0.95,
-    "momentum": 0.9,
-    "rms_floor": 0.01,
-    "max_update_norm": 1.0,
-    "schedule": "linear",
-    "final_lr_fraction": 0.01,
-}  # configs/experiment/released/*.yaml
+RELEASED_OPTIM = {**RMSPROP_RELEASED_CAPPED, "lr": 1e-2}  # configs/experiment/released/*.yaml
 RELEASED = {
     "batch_size": 1,
     "weight_noise_per": "sequence",

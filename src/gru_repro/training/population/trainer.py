@@ -262,7 +262,8 @@ class PopulationTrainer:
             lrs = self.schedule.last_lrs()
             updates = getattr(self.optimizer, "last_update_norms", None)  # capped form only
             kept = [row for row, i in enumerate(self.alive) if i not in stopped]
-            add_members([totals[self.alive[r]] for r in kept], step_nll[kept], batch.lengths)
+            kept_nll = step_nll[kept] if stopped else step_nll  # no copy while all train on
+            add_members([totals[self.alive[r]] for r in kept], kept_nll, batch.lengths)
             for row in kept:
                 i = self.alive[row]
                 record = self.records[i]
