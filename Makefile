@@ -90,9 +90,13 @@ reproduce-quick: install data ## Quick protocol on real data: trains into OUT/qu
 # has finished runs (reports/report_sets.py): results/released/ switches to the released code's
 # exact training once its runs are committed, and is left as it is while no protocol has runs.
 REPORTS_RELEASED = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set released --out $(FULL_OUT)/released $(REPORT_FLAGS)
-reports: install ## [results/] Rebuild results/, results/released/ and results/chain/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
+# the released code's exact training while its sweep is under way (results/released/ takes it
+# over once every planned run has finished): what has finished, marked incomplete
+REPORTS_RELEASED_EXACT = if [ -f $(FULL_RUNS)/protocols/released-exact.json ]; then $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol released-exact --allow-incomplete --out $(FULL_OUT)/released_exact; fi
+reports: install ## [results/] Rebuild results/, results/released/, results/released_exact/ and results/chain/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
 	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set full --out $(FULL_OUT) $(REPORT_FLAGS)
 	$(REPORTS_RELEASED)
+	$(REPORTS_RELEASED_EXACT)
 	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
 
 chain: install ## [results/] Rebuild results/chain/ (our protocol to the released code's, one change per step) from the committed runs
@@ -101,8 +105,9 @@ chain: install ## [results/] Rebuild results/chain/ (our protocol to the release
 ablations: install ## [results/] Rebuild results/ablations/README.md from the ablation runs there
 	$(PY) scripts/ablation_summary.py
 
-reports-released: install ## [results/] Rebuild results/released/ from the released code's exact training in results/runs, until its runs exist the released optimizer's
+reports-released: install ## [results/] Rebuild results/released/ (the released optimizer's until every run of the released code's exact training has finished) and results/released_exact/ (those runs so far)
 	$(REPORTS_RELEASED)
+	$(REPORTS_RELEASED_EXACT)
 
 reports-quick: install ## Rebuild OUT/quick/ from the quick protocol's runs in OUT/quick/runs
 	$(PY) scripts/make_reports.py --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPORT_FLAGS)
