@@ -93,11 +93,12 @@ REPORTS_RELEASED = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-se
 # the released code's exact training while its sweep is under way (results/released/ takes it
 # over once every planned run has finished): what has finished, marked incomplete
 REPORTS_RELEASED_EXACT = if [ -f $(FULL_RUNS)/protocols/released-exact.json ]; then $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol released-exact --allow-incomplete --out $(FULL_OUT)/released_exact; fi
-reports: install ## [results/] Rebuild results/, results/released/, results/released_exact/ and results/chain/ (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
+reports: install ## [results/] Rebuild results/, results/released/, results/released_exact/, results/chain/ and results/fit.md (Table 2, Figure 3, LR search, README) from the committed runs in results/runs
 	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set full --out $(FULL_OUT) $(REPORT_FLAGS)
 	$(REPORTS_RELEASED)
 	$(REPORTS_RELEASED_EXACT)
 	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
+	$(PY) scripts/fit_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/fit.md
 
 chain: install ## [results/] Rebuild results/chain/ (our protocol to the released code's, one change per step) from the committed runs
 	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
