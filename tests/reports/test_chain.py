@@ -74,7 +74,7 @@ def test_each_step_selects_its_lowest_validation_nll_and_moves_are_step_differen
     assert cells[1][10] == "-0.40" and cells[1][9] == "-0.40"  # test, train: 3.21 - 3.61
     assert cells[2][10] == "-0.21"  # 3.0 - 3.21: step 6's row moves from step 5's
     assert cells[0][11] == f"{3.61 - 3.23:+.2f} / {3.61 + 0.25 - 3.23:+.2f}"  # vs paper 3.23
-    assert "Target at step 2" in markdown and "test met (Δ -0.23)" in markdown
+    assert "Paper match at step 2" in markdown and "test missed (Δ -0.23)" in markdown
     assert "| 0 | 4.01 | **3.51** | *div* |" in markdown
 
 
@@ -84,7 +84,7 @@ def test_a_step_with_unfinished_runs_selects_nothing(tmp_path: Path) -> None:
     assert math.isnan(partial.selected("test_nll"))
     markdown = chain_markdown(CHAIN, [partial], [])
     assert "| 2 of 3 |" in markdown
-    assert "Target: no step has finished all its runs yet." in markdown
+    assert "Paper match: no step has finished all its runs yet." in markdown
 
 
 def test_the_nottingham_chain_goes_from_the_batch_8_protocol_to_the_released_one() -> None:
