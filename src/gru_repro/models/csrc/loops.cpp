@@ -25,8 +25,10 @@
 // Gate blocks are stacked along the last dimension in torch.nn's order. Buffers passed in are
 // written in place. The elementwise passes are compiled for three instruction sets (AVX-512,
 // AVX2, baseline x86-64) and the best one the CPU has is picked at load time (GCC's
-// target_clones), so the build stays portable (no -march=native). Floating-point contraction
-// stays off (ISO C++ mode), so every variant rounds alike.
+// target_clones), so the build stays portable (no -march=native). GCC contracts a * b + c into
+// fused multiply-adds in the AVX2 and AVX-512 variants (its C++ modes default to
+// -ffp-contract=fast; only its ISO C modes turn it off), so those variants round differently
+// from the baseline one: a run's numbers repeat bit for bit on CPUs that pick the same variant.
 
 #include <torch/extension.h>
 
