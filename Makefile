@@ -28,7 +28,7 @@ SPEECH ?= subset
 REPORT_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-fast data smoke table1 bench reproduce reproduce-released reproduce-released-exact reproduce-quick reports reports-released reports-quick ablations chain samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
+.PHONY: help install lock test test-fast data smoke table1 bench reproduce reproduce-released reproduce-released-exact reproduce-quick reports reports-released reports-quick ablations chain reproduce-chain samples tensorboard lint format clean publish-quick publish-samples publish-bench publish-table1
 
 help: ## List the targets with one line each
 	@echo "Targets write to OUT=$(OUT)/ (git-ignored) unless their line names results/: those rewrite the committed results/ (for maintainers)."
@@ -99,6 +99,11 @@ reports: install ## [results/] Rebuild results/, results/released/, results/rele
 	$(REPORTS_RELEASED_EXACT)
 	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
 	$(PY) scripts/fit_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/fit.md
+
+CHAIN_STEPS = 1_sum_objective 2_update_cap 3_no_clipping 4_batch_1 5_500_epochs
+reproduce-chain: install data ## [results/] Train the Nottingham GRU chain's steps into results/runs (one population of 10 each; step 5 = the released protocol's GRU runs), then rebuild results/chain/ (hours on 2 cores; resumable)
+	for step in $(CHAIN_STEPS); do $(PY) -m gru_repro.train -m experiment=chain/nottingham_gru_$$step paths.output_root=$(abspath $(FULL_RUNS)) || exit 1; done
+	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
 
 chain: install ## [results/] Rebuild results/chain/ (our protocol to the released code's, one change per step) from the committed runs
 	$(PY) scripts/chain_summary.py --runs $(FULL_RUNS) --out $(FULL_OUT)/chain
