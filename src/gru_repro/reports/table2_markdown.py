@@ -180,6 +180,11 @@ def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bo
 TEST_DIFF = {"frame-weighted": "test_diff", "sequence-averaged": "test_seqavg_diff"}
 
 
+def _music_cells(rows: list[Table2Row]) -> list[Table2Row]:
+    """The rows with a paper number to compare with (the music sets)."""
+    return [r for r in rows if r.paper_test_nll is not None and r.experiment not in NOT_COMPARABLE]
+
+
 def target_check_lines(rows: list[Table2Row], margin: float = TARGET_MARGIN) -> list[str]:
     """The reproduction target (our mean test NLL <= paper + `margin`), counted over the whole
     table under one convention at a time: one line per convention, each named, never a cell
@@ -188,9 +193,7 @@ def target_check_lines(rows: list[Table2Row], margin: float = TARGET_MARGIN) -> 
     Only rows with a paper number to compare with (the music sets) count; rows not run yet are
     counted as such, and every miss names its cell and its Δ test (ours − paper).
     """
-    comparable = [
-        r for r in rows if r.paper_test_nll is not None and r.experiment not in NOT_COMPARABLE
-    ]
+    comparable = _music_cells(rows)
     if not comparable:
         return []
     lines = [
@@ -235,9 +238,7 @@ def paper_match_lines(
     the paper's, counted under one convention for the whole table, every miss named with both
     Δs. A test NLL below the paper's by more than the margin is a miss here: the numbers, not
     a win, are what such a protocol has to reproduce."""
-    comparable = [
-        r for r in rows if r.paper_test_nll is not None and r.experiment not in NOT_COMPARABLE
-    ]
+    comparable = _music_cells(rows)
     if not comparable:
         return []
     lines = [
