@@ -89,6 +89,18 @@ def test_a_seed_without_the_sequence_average_blanks_that_convention_only(tmp_pat
     assert cells["test frame-weighted"] == "3.12 ± 0.01"
 
 
+def test_a_single_seed_with_both_conventions_has_no_missing_sequence_average(
+    tmp_path: Path,
+) -> None:
+    """One counted seed has no std; that is not a sequence-averaged NLL left unrecorded."""
+    plan = ExperimentPlan("music/jsb", units=("gru",), lrs=LRS, seeds=SEEDS)
+    _fill(tmp_path, ExperimentPlan("music/jsb", units=("gru",), lrs=LRS, seeds=(1,)))
+    (row,) = table2_rows(collect(tmp_path, Protocol("test", (plan,))))
+    assert row.n_seeds == 1 and math.isfinite(row.test_nll_seqavg_mean)
+    assert "not recorded" not in row.note
+    assert "seed 2 (not run)" in row.note
+
+
 def test_target_is_counted_under_one_convention_for_the_whole_table(tmp_path: Path) -> None:
     """JSB GRU meets the target only frame-weighted, JSB tanh only sequence-averaged: picking
     the better convention cell by cell would claim 2 of 2; each convention's line claims 1."""
