@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,8 @@ def test_missing_and_unfinished_seed_runs_are_named_not_counted(tmp_path: Path) 
     "folder", ["results", "results/quick", "results/released", "results/released_exact"]
 )
 def test_committed_tables_rebuild_byte_for_byte(folder: str) -> None:
-    """No seed is missing in the committed runs: the new rule changes none of their tables."""
+    """No finished seed run is left out of the committed tables (seeds still to run, as in a
+    sweep under way, are named in the note), and the tables rebuild byte for byte."""
     out = REPO_ROOT / folder
     runs, name = {
         "results": ("results/runs", "full"),
@@ -103,7 +105,11 @@ def test_committed_tables_rebuild_byte_for_byte(folder: str) -> None:
     protocol = Protocol.load(REPO_ROOT / runs, name)
     results = collect(REPO_ROOT / runs, protocol)
     rows = table2_rows(results)
-    assert all("not counted" not in r.note for r in rows)
+    not_counted = [p for r in rows for p in r.note.split("; ") if p.startswith("not counted")]
+    assert all(
+        re.fullmatch(r"not counted: seed \d \(not run\)(, seed \d \(not run\))*", p)
+        for p in not_counted
+    ), not_counted
     incomplete = bool(results.missing)
     markdown = table2_markdown(rows, protocol_name=protocol.name, incomplete=incomplete)
     assert markdown == (out / "table2.md").read_text(encoding="utf-8")
