@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import collect
 from gru_repro.reports.lr_search import lr_search_markdown
 from gru_repro.reports.protocol import ExperimentPlan, Protocol, run_dir
-from gru_repro.reports.table2 import table2_csv, table2_rows
+from gru_repro.reports.table2 import counted_seed_runs, table2_csv, table2_rows
 from gru_repro.reports.table2_markdown import COLUMNS, table2_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -105,11 +104,13 @@ def test_committed_tables_rebuild_byte_for_byte(folder: str) -> None:
     protocol = Protocol.load(REPO_ROOT / runs, name)
     results = collect(REPO_ROOT / runs, protocol)
     rows = table2_rows(results)
-    not_counted = [p for r in rows for p in r.note.split("; ") if p.startswith("not counted")]
-    assert all(
-        re.fullmatch(r"not counted: seed \d \(not run\)(, seed \d \(not run\))*", p)
-        for p in not_counted
-    ), not_counted
+    left_out = [
+        why
+        for exp in results.experiments
+        for unit_result in exp.units.values()
+        for why in counted_seed_runs(unit_result)[2]
+    ]
+    assert all(why.endswith("(not run)") for why in left_out), left_out
     incomplete = bool(results.missing)
     markdown = table2_markdown(rows, protocol_name=protocol.name, incomplete=incomplete)
     assert markdown == (out / "table2.md").read_text(encoding="utf-8")
