@@ -180,15 +180,15 @@ def test_all_candidates_diverged_is_reported_not_crashing(tmp_path: Path) -> Non
     assert "diverg" in row.note
 
 
-def test_compute_counts_each_population_process_once(tmp_path: Path) -> None:
-    """A population's members each record the population's wall time: results/README.md's
-    compute counts it once (its longest member), lone runs each in full."""
+def _population_search_and_lone_seed_run(root: Path) -> Protocol:
+    """The gru search as one population of len(LRS) members, each recording the population's
+    wall time (100 s; the first member stopped early at 70 s), and seed 2 at the selected rate
+    (1e-3) trained alone in 40 s."""
     plan = ExperimentPlan("music/jsb", units=("gru",), lrs=LRS, seeds=(1, 2))
-    protocol = Protocol("test", (plan,))
     members = f"- trainer.population_lrs=[{','.join(map(str, LRS))}]\n"
-    for i, lr in enumerate(LRS):  # the search: one population; a member stopped early
+    for i, lr in enumerate(LRS):
         folder = write_fake_run(
-            tmp_path,
+            root,
             "music/jsb",
             "gru",
             lr,
@@ -198,9 +198,23 @@ def test_compute_counts_each_population_process_once(tmp_path: Path) -> None:
         )
         (folder / ".hydra").mkdir(exist_ok=True)
         (folder / ".hydra" / "overrides.yaml").write_text(f"- model=gru\n{members}")
-    write_fake_run(  # the seed run at the selected rate: trained alone
-        tmp_path, "music/jsb", "gru", 1e-3, 2, valid_nll=3.0, extra={"wall_seconds": 40.0}
-    )
+    write_fake_run(root, "music/jsb", "gru", 1e-3, 2, valid_nll=3.0, extra={"wall_seconds": 40.0})
+    return Protocol("test", (plan,))
+
+
+def test_compute_counts_each_population_process_once(tmp_path: Path) -> None:
+    """A population's members each record the population's wall time: results/README.md's
+    compute counts it once (its longest member), lone runs each in full."""
+    protocol = _population_search_and_lone_seed_run(tmp_path)
     build_reports(tmp_path, tmp_path / "out", protocol)
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "each population process once): 0.04 h (140 s)" in readme  # 100 + 40, not 410
+
+
+def test_table2_wall_time_per_run_shares_a_population_among_its_members(tmp_path: Path) -> None:
+    """Seed 1 (a member of a population of 4, process 100 s) costs 100 / 4 = 25 s, seed 2
+    (alone) 40 s: the row's wall time / run is their mean, not (100 + 40) / 2."""
+    protocol = _population_search_and_lone_seed_run(tmp_path)
+    (row,) = table2_rows(collect(tmp_path, protocol))
+    assert row.selected_lr == 1e-3 and row.n_seeds == 2
+    assert row.wall_seconds_mean == pytest.approx((100.0 / len(LRS) + 40.0) / 2)

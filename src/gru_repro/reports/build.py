@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 
 from gru_repro.atomic import atomic_write_text, remove_stale_temp_files
@@ -27,6 +26,7 @@ from gru_repro.provenance import (
 from gru_repro.reports.collect import Run, SweepResults, collect
 from gru_repro.reports.figure3 import FIGURE3_MAIN, FIGURE3_MORE, draw_figure3
 from gru_repro.reports.lr_search import lr_search_markdown
+from gru_repro.reports.populations import compute_seconds
 from gru_repro.reports.protocol import Protocol, reproduce_log_path
 from gru_repro.reports.publish import recover_report_folder, staged_report_set
 from gru_repro.reports.readme_section import update_readme_results
@@ -45,39 +45,6 @@ def _runs(results: SweepResults) -> list[Run]:
                 if run is not None:
                     seen.setdefault(run.path, run)
     return list(seen.values())
-
-
-POPULATION_OVERRIDE = "trainer.population_lrs="  # the sweeper gives every member its population
-
-
-def population_of(run: Run) -> tuple | None:
-    """Which population process trained ``run``: (unit folder, seed, the members' rates) from
-    its .hydra/overrides.yaml, None for a run trained on its own. A member's `wall_seconds` is
-    its population's wall time (they train side by side in one process)."""
-    overrides = run.path / ".hydra" / "overrides.yaml"
-    if not overrides.is_file():
-        return None
-    for line in overrides.read_text().splitlines():
-        text = line.removeprefix("- ").strip()
-        if text.startswith(POPULATION_OVERRIDE):
-            return (run.path.parent.parent, run.metrics.get("seed"), text)
-    return None
-
-
-def _compute_seconds(runs: list[Run]) -> float:
-    """Core seconds the runs took: each lone run's `wall_seconds`, and each population's once
-    (its longest member's: members that stop early record less)."""
-    lone, populations = 0.0, {}
-    for run in runs:
-        seconds = run.get("wall_seconds")
-        if not math.isfinite(seconds):
-            continue
-        key = population_of(run)
-        if key is None:
-            lone += seconds
-        else:
-            populations[key] = max(populations.get(key, 0.0), seconds)
-    return lone + sum(populations.values())
 
 
 def _display_path(path: Path) -> str:
@@ -123,7 +90,7 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
     log_ = reproduce_log or {}
     total = log_.get("total_seconds")
     runs = _runs(results)
-    compute = _compute_seconds(runs)
+    compute = compute_seconds(runs)
     origins = run_origins(run.metrics for run in runs)
     command = log_.get("command", "scripts/make_reports.py (runs made elsewhere)")
     invocations = log_.get("invocations")

@@ -17,6 +17,7 @@ from gru_repro.reports.collect import (
     UnitResult,
 )
 from gru_repro.reports.paper import NOT_COMPARABLE, paper_nll
+from gru_repro.reports.populations import run_share_seconds
 from gru_repro.reports.training_settings import budget_settings
 
 UNIT_LABELS = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
@@ -52,7 +53,7 @@ class Table2Row:
     test_seqavg_diff: float | None
     epochs_mean: float
     updates_mean: float
-    wall_seconds_mean: float
+    wall_seconds_mean: float  # per seed run; a population member: its process's time / members
     batch_size: str  # sequences per update
     max_epochs: str  # the epoch budget
     early_stopping: str  # "patience <n> evaluations" or "none"
@@ -179,7 +180,7 @@ def _row(
         test_seqavg_diff=diff(test_seq[0], paper_test),
         epochs_mean=_mean_std([r.get("epochs") for r in runs])[0],
         updates_mean=_mean_std([r.get("updates") for r in runs])[0],
-        wall_seconds_mean=_mean_std([r.get("wall_seconds") for r in runs])[0],
+        wall_seconds_mean=_mean_std([run_share_seconds(r) for r in runs])[0],
         **budget_settings(runs or _finished(result.candidates.values())),
         nll_convention="; ".join(conventions),
         note="; ".join(notes),

@@ -171,7 +171,9 @@ def table2_markdown(rows: list[Table2Row], *, protocol_name: str, incomplete: bo
         "improving when the epoch budget ended it: " + STILL_IMPROVING_RULE + "; a larger "
         "budget could lower its NLL. *" + GRID_EDGE_NOTE + "* = the selected learning rate is "
         "the largest or smallest candidate searched, so a better rate may lie outside the grid "
-        "(see lr_search.md).",
+        "(see lr_search.md). *wall time / run* = the mean over the seed runs of each one's "
+        "training wall time; a run trained as a member of a population (one process for the "
+        "whole search) counts its process's wall time divided by the members.",
     ]
     return "\n".join(lines) + "\n"
 
