@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
 from gru_repro.reports.collect import Run
 
 POPULATION_OVERRIDE = "trainer.population_lrs="  # the sweeper gives every member its population
@@ -34,8 +36,8 @@ def population_size(run: Run) -> int:
     key = population_of(run)
     if key is None:
         return 1
-    rates = key[2].removeprefix(POPULATION_OVERRIDE).strip("[]")
-    return max(1, len([r for r in rates.split(",") if r.strip()]))
+    rates = OverridesParser.create().parse_override(key[2]).value()  # Hydra's own list syntax
+    return max(1, len(rates))
 
 
 def run_share_seconds(run: Run) -> float:
