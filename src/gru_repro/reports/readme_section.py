@@ -2,7 +2,7 @@
 
 The README holds a block between two markers named after the reports folder, relative to the
 README: `<!-- results:begin -->` ... `<!-- results:end -->` for results/ (the paper's protocol),
-`<!-- results/released:begin -->` ... for results/released/ (the released optimizer).
+`<!-- results/released:begin -->` ... for results/released/ (the released code's training).
 `update_readme_results` replaces a folder's block with its Table 2 (read from the freshly
 written `table2.md`) and Figure 3 images. Nothing outside the markers changes, the README is
 rewritten atomically, and a folder without markers (results/quick/) leaves it alone.
