@@ -237,12 +237,12 @@ def _plan(config: str, seeds: tuple[int, ...], reports_as: str = "") -> Experime
     )
 
 
-# The speech experiments of the full protocol (--speech). On the whole of FSDD a speech epoch
-# takes 0.5-0.8 min on one core (docs/speech.md), so the paper's search (30 runs of up to 200
-# epochs, plus seeds) is weeks of CPU per setting: "subset" trains the same search on the
-# documented reduced CPU sizes (configs/experiment/speech/*_subset.yaml: a seeded tenth of the
-# data, an epoch budget of 100), "whole" on everything with the default budget (for a GPU or a
-# cluster). Normalisation uses all training recordings either way.
+# The speech experiments of the full protocol (--speech). On the whole of FSDD the paper's search
+# (30 runs of up to 200 epochs, plus seeds) is days of CPU on 2 cores
+# (results/speech_whole_cost.md, scripts/speech_whole_cost.py): "subset" trains the same search
+# on the documented reduced CPU sizes (configs/experiment/speech/*_subset.yaml: a seeded tenth
+# of the data, an epoch budget of 100), "whole" on everything with the default budget (in its
+# own runs root). Normalisation uses all training recordings either way.
 SPEECH_DATA = {
     "subset": ("speech/a_subset", "speech/b_subset"),
     "whole": ("speech/a", "speech/b"),
