@@ -29,14 +29,11 @@ from pathlib import Path
 import torch
 
 from gru_repro.atomic import atomic_write_text
-from gru_repro.config.store import compose_run, experiment_sweep, package_configs, to_objects
+from gru_repro.config.store import compose_run, package_configs, to_objects
 from gru_repro.data import load_splits
 from gru_repro.provenance import machine_description
-from gru_repro.reports.protocol import SPEECH_DATA
+from gru_repro.reports.protocol import ExperimentPlan, full_protocol
 from gru_repro.training.loop import Trainer
-
-UNITS = ("tanh", "gru", "lstm")
-SEED_RERUNS = 2  # the selected rate's seeds 2..3, as the protocol plans them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,15 +52,27 @@ class EpochCost:
         return self.epoch_seconds * self.max_epochs * self.runs / 3600
 
 
-def measure(experiment: str, unit: str) -> EpochCost:
-    """Train one epoch of `experiment`'s `unit` on all its data and read the epoch's wall time."""
-    lrs = list(experiment_sweep(experiment).lrs)
+def speech_whole_plans() -> list[ExperimentPlan]:
+    """The speech experiments of the full protocol on all of FSDD (`--speech whole`)."""
+    return [
+        p for p in full_protocol(speech="whole").experiments if p.experiment.startswith("speech/")
+    ]
+
+
+def planned_runs(plan: ExperimentPlan) -> int:
+    """One unit's runs: its search candidates and the selected rate's other seeds."""
+    return len(plan.lrs) + len(plan.seeds) - 1
+
+
+def measure(plan: ExperimentPlan, unit: str) -> EpochCost:
+    """Train one epoch of `plan`'s `unit` on all its data and read the epoch's wall time."""
+    experiment, lrs = plan.config, plan.lrs
     one_epoch = [
-        f"experiment={experiment}", f"model={unit}", f"optim.lr={lrs[len(lrs) // 2]}",
+        *plan.command, f"model={unit}", f"optim.lr={lrs[len(lrs) // 2]}",
         "trainer.max_epochs=1", "trainer.patience=0", "trainer.progress=false",
     ]  # fmt: skip
     with package_configs():
-        budget = to_objects(compose_run([f"experiment={experiment}"])).trainer.max_epochs
+        budget = to_objects(compose_run(list(plan.command))).trainer.max_epochs
         config = to_objects(compose_run(one_epoch))
     data = dataclasses.asdict(config.data)
     data["mirror"] = data["mirror"] or None
@@ -88,7 +97,7 @@ def measure(experiment: str, unit: str) -> EpochCost:
         batch_size=config.trainer.batch_size,
         epoch_seconds=wall[1] - wall[0],
         max_epochs=budget,
-        runs=len(lrs) + SEED_RERUNS,
+        runs=planned_runs(plan),
     )
 
 
@@ -102,7 +111,7 @@ def markdown(costs: list[EpochCost], machine: str, cores: int) -> str:
         f"Measured on {machine}, one thread per run, with nothing else running. Per unit: one "
         "epoch of a single run on all of the setting's training data (its updates and the "
         "validation pass, from curves.csv), and the protocol's plan for it (10 learning-rate "
-        f"candidates and {SEED_RERUNS} seed reruns, each at most the epoch budget). Early "
+        "candidates and the selected rate's other seeds, each at most the epoch budget). Early "
         "stopping can end runs sooner, so the hours are an upper bound; populations do not "
         "make the speech sizes cheaper (results/bench.md).",
         "",
@@ -131,11 +140,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     costs = []
-    for experiment in SPEECH_DATA["whole"]:
-        for unit in UNITS:
+    for plan in speech_whole_plans():
+        for unit in plan.units:
             started = time.perf_counter()
-            costs.append(measure(experiment, unit))
-            print(f"{experiment} {unit}: {costs[-1].epoch_seconds:.0f} s / epoch "
+            costs.append(measure(plan, unit))
+            print(f"{plan.experiment} {unit}: {costs[-1].epoch_seconds:.0f} s / epoch "
                   f"(measured in {time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
     text = markdown(costs, machine_description(), len(os.sched_getaffinity(0)))
     if args.out:
