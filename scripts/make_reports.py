@@ -4,6 +4,7 @@
     python scripts/make_reports.py --runs outputs/quick/runs        # -> outputs/quick/
     python scripts/make_reports.py --runs results/runs              # make reports: the committed
     python scripts/make_reports.py --allow-incomplete               # partial sweep, marked so
+    python scripts/make_reports.py --runs R --only speech/a         # one experiment of R's protocol
 
 The reports go to --out, by default the folder holding --runs (`<root>/runs` -> `<root>/`).
 
@@ -54,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the published report set to build: its newest protocol with finished runs",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        metavar="EXPERIMENT",
+        help="report only this experiment of the protocol, e.g. speech/a (repeatable): for a "
+        "runs root that trains only some of them",
+    )
+    parser.add_argument(
         "--allow-incomplete",
         action="store_true",
         help="build from whatever finished; the reports say they are partial",
@@ -75,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         else:
             protocol = Protocol.load(args.runs, args.protocol)
+        if args.only:
+            protocol = protocol.only(args.only)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

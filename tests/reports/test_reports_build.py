@@ -168,6 +168,36 @@ def test_make_reports_cli_refuses_then_allows(tmp_path: Path) -> None:
     assert "incomplete" in readme and "protocol: `test`" in readme
 
 
+@pytest.mark.subprocess
+def test_make_reports_only_reports_the_named_experiments(tmp_path: Path) -> None:
+    """--only cuts the protocol to some experiments (a runs root that trains only those): the
+    speech runs are all there, the music ones not, so it builds without --allow-incomplete; a
+    name the protocol does not plan is refused with one line, exit 2, nothing written."""
+    protocol = _protocol()
+    runs = tmp_path / "runs"
+    _fill(runs, protocol, skip={("music/jsb", "gru", 1e-4, 1)})
+    protocol.save(runs)
+    script = [sys.executable, str(REPO_ROOT / "scripts" / "make_reports.py"), "--runs", str(runs)]
+    built = subprocess.run(
+        script + ["--out", str(tmp_path / "out"), "--only", "speech/a"],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    table = (tmp_path / "out" / "table2.md").read_text()
+    assert "| Speech A | GRU |" in table and "JSB" not in table and "Incomplete" not in table
+    refused = subprocess.run(
+        script + ["--out", str(tmp_path / "none"), "--only", "speech/c"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: protocol 'test' plans no experiment 'speech/c': choose from music/jsb, speech/a"
+    ]
+    assert not (tmp_path / "none").exists()
+
+
 def test_all_candidates_diverged_is_reported_not_crashing(tmp_path: Path) -> None:
     plan = ExperimentPlan("music/jsb", units=("tanh",), lrs=(1e-3, 1e-2), seeds=(1, 2))
     protocol = Protocol("test", (plan,))

@@ -159,6 +159,18 @@ class Protocol:
     experiments: tuple[ExperimentPlan, ...]
     description: str = ""
 
+    def only(self, experiments: list[str]) -> Protocol:
+        """This protocol cut to `experiments` (plan names such as speech/a), e.g. for a runs root
+        that trains only some of its experiments; ValueError names any it does not plan."""
+        names = [plan.experiment for plan in self.experiments]
+        if unknown := [name for name in experiments if name not in names]:
+            raise ValueError(
+                f"protocol {self.name!r} plans no experiment {', '.join(map(repr, unknown))}: "
+                f"choose from {', '.join(names)}"
+            )
+        kept = tuple(plan for plan in self.experiments if plan.experiment in experiments)
+        return dataclasses.replace(self, experiments=kept)
+
     def with_folders(self, folder_of: Callable[[ExperimentPlan], dict]) -> Protocol:
         plans = tuple(plan.with_folders(folder_of) for plan in self.experiments)
         return dataclasses.replace(self, experiments=plans)
