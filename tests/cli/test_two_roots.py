@@ -27,6 +27,7 @@ PUBLISH = {  # maintainer target -> a path it must write under results/
     "reports": "--runs results/runs --report-set full --out results",
     "reports-released": "--runs results/runs --report-set released --out results/released",
     "reproduce": "--runs results/runs --out results",
+    "reproduce-speech-whole": "--runs results/speech_whole/runs --out outputs/speech_whole",
 }
 
 
@@ -76,6 +77,11 @@ def test_user_targets_write_under_outputs_only(target: str) -> None:
             "reports",
             "RUNS=outputs/runs",
             "--runs outputs/runs --report-set released --out outputs/released ",
+        ),
+        (
+            "reproduce-speech-whole",
+            "RUNS=outputs/runs",
+            "--runs outputs/speech_whole/runs --out outputs/speech_whole ",
         ),
         ("samples", "RUNS=outputs/mine", "--runs outputs/mine --out outputs/samples"),
         ("tensorboard", "RUNS=outputs/quick/runs", "--logdir outputs/quick/runs"),
