@@ -25,8 +25,13 @@ from gru_repro.train import plan_runs
 pytestmark = pytest.mark.artifacts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RUNS_ROOTS = [REPO_ROOT / "results" / "runs", REPO_ROOT / "results" / "quick" / "runs"]
+RUNS_ROOTS = [
+    REPO_ROOT / "results" / "runs",
+    REPO_ROOT / "results" / "quick" / "runs",
+    REPO_ROOT / "results" / "speech_whole" / "runs",  # the speech search on all of FSDD
+]
 PROTOCOLS = [(root, name) for root in RUNS_ROOTS for name in protocol_names(root)]
+IDS = [f"{root.relative_to(REPO_ROOT)}:{name}" for root, name in PROTOCOLS]
 
 
 def test_the_committed_runs_roots_hold_protocols() -> None:
@@ -36,10 +41,11 @@ def test_the_committed_runs_roots_hold_protocols() -> None:
         "released-exact",
         "quick",
     }
+    assert "results/speech_whole/runs:full" in IDS
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("root", "name"), PROTOCOLS, ids=[n for _, n in PROTOCOLS])
+@pytest.mark.parametrize(("root", "name"), PROTOCOLS, ids=IDS)
 def test_committed_folders_are_what_the_configs_plan(root: Path, name: str) -> None:
     protocol = Protocol.load(root, name)
     for plan in protocol.experiments:
@@ -55,21 +61,24 @@ def test_committed_folders_are_what_the_configs_plan(root: Path, name: str) -> N
 
 # committed protocol -> how scripts/reproduce.py builds it today (from configs/experiment/)
 BUILDERS = {
-    "full": full_protocol,
-    "full-released-optim": lambda: full_protocol(optim="released"),
-    "released-exact": lambda: full_protocol(optim="released-exact"),
-    "quick": quick_protocol,
+    "results/runs:full": full_protocol,
+    "results/runs:full-released-optim": lambda: full_protocol(optim="released"),
+    "results/runs:released-exact": lambda: full_protocol(optim="released-exact"),
+    "results/quick/runs:quick": quick_protocol,
+    "results/speech_whole/runs:full": lambda: full_protocol(speech="whole"),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("root", "name"), PROTOCOLS, ids=[n for _, n in PROTOCOLS])
+@pytest.mark.parametrize(("root", "name"), PROTOCOLS, ids=IDS)
 def test_the_experiment_files_plan_the_committed_runs(root: Path, name: str) -> None:
     """The committed protocol files name base experiments and Hydra overrides (written before
     the variants had experiment files); the experiment files compose to the same runs, in the
     same folders, with the same identities, and a rerun keeps the committed record."""
     committed = Protocol.load(root, name)
-    fresh = BUILDERS[name]().with_folders(lambda p: {k: r[0] for k, r in plan_runs(p).items()})
+    fresh = BUILDERS[f"{root.relative_to(REPO_ROOT)}:{name}"]().with_folders(
+        lambda p: {k: r[0] for k, r in plan_runs(p).items()}
+    )
     assert committed.plans_the_same_runs(fresh)
     for old, new in zip(committed.experiments, fresh.experiments, strict=True):
         assert plan_runs(old) == plan_runs(new), (old.experiment, new.config)

@@ -254,7 +254,8 @@ def _plan(config: str, seeds: tuple[int, ...], reports_as: str = "") -> Experime
 # (results/speech_whole_cost.md, scripts/speech_whole_cost.py): "subset" trains the same search
 # on the documented reduced CPU sizes (configs/experiment/speech/*_subset.yaml: a seeded tenth
 # of the data, an epoch budget of 100), "whole" on everything with the default budget (in its
-# own runs root). Normalisation uses all training recordings either way.
+# own runs root: results/speech_whole/runs, `make reproduce-speech-whole`). Normalisation uses
+# all training recordings either way.
 SPEECH_DATA = {
     "subset": ("speech/a_subset", "speech/b_subset"),
     "whole": ("speech/a", "speech/b"),
