@@ -30,7 +30,7 @@ from gru_repro.config.store import (
     package_configs,
     to_objects,
 )
-from gru_repro.data import load_splits
+from gru_repro.data import load_configured_splits
 from gru_repro.provenance import machine_description
 from gru_repro.training.loop import Trainer
 from gru_repro.training.population.trainer import Member, PopulationTrainer
@@ -82,9 +82,7 @@ def main() -> None:
         for lr in lrs:
             cfg.optim.lr = float(lr)
             identities.append(identity_of(cfg))
-    data = dataclasses.asdict(config.data)
-    data["mirror"] = data["mirror"] or None
-    splits = load_splits(data.pop("name"), **data)
+    splits = load_configured_splits(config.data)
     common = {
         "seed": config.seed,
         "model_options": dataclasses.asdict(config.model),

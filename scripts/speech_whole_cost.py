@@ -30,9 +30,9 @@ import torch
 
 from gru_repro.atomic import atomic_write_text
 from gru_repro.config.store import compose_run, package_configs, to_objects
-from gru_repro.data import load_splits
+from gru_repro.data import load_configured_splits
 from gru_repro.provenance import machine_description
-from gru_repro.reports.protocol import ExperimentPlan, full_protocol
+from gru_repro.reports.protocol import SPEECH_DATA, ExperimentPlan, full_protocol
 from gru_repro.training.loop import Trainer
 
 
@@ -54,9 +54,7 @@ class EpochCost:
 
 def speech_whole_plans() -> list[ExperimentPlan]:
     """The speech experiments of the full protocol on all of FSDD (`--speech whole`)."""
-    return [
-        p for p in full_protocol(speech="whole").experiments if p.experiment.startswith("speech/")
-    ]
+    return list(full_protocol(speech="whole").only(list(SPEECH_DATA["whole"])).experiments)
 
 
 def planned_runs(plan: ExperimentPlan) -> int:
@@ -74,9 +72,7 @@ def measure(plan: ExperimentPlan, unit: str) -> EpochCost:
     with package_configs():
         budget = to_objects(compose_run(list(plan.command))).trainer.max_epochs
         config = to_objects(compose_run(one_epoch))
-    data = dataclasses.asdict(config.data)
-    data["mirror"] = data["mirror"] or None
-    splits = load_splits(data.pop("name"), **data)
+    splits = load_configured_splits(config.data)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         Trainer(

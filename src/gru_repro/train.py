@@ -66,7 +66,7 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
     The caller holds the folder's ``RunFolderLock``. Every config error is raised here, before
     training starts, as a ``ConfigError`` (or Hydra's / OmegaConf's / the data's own error).
     """
-    from gru_repro.data import load_splits
+    from gru_repro.data import load_configured_splits
     from gru_repro.training.loop import Trainer
 
     run_dir = Path(run_dir)
@@ -82,9 +82,7 @@ def setup(cfg: DictConfig, run_dir: str | Path, *, multirun: bool = False):
             return None
 
     torch.set_num_threads(settings.threads)
-    data = dataclasses.asdict(config.data)
-    data["mirror"] = data["mirror"] or None  # DATA_MIRROR= (empty) means no mirror
-    splits = load_splits(data.pop("name"), **data)
+    splits = load_configured_splits(config.data)
     return Trainer(
         splits,
         run_dir=run_dir,

@@ -145,7 +145,7 @@ def run_population(
     ``checks()``: a context manager around the setup (the checks, the data, the checkpoints to
     resume from), which turns the library's errors into config errors; on one, the member
     folders this call created are removed again."""
-    from gru_repro.data import load_splits
+    from gru_repro.data import load_configured_splits
 
     with checks():
         config = to_objects(cfg)
@@ -179,9 +179,7 @@ def run_population(
                             continue
                     todo.append(k)
                 if todo:
-                    data = dataclasses.asdict(config.data)
-                    data["mirror"] = data["mirror"] or None
-                    splits = load_splits(data.pop("name"), **data)
+                    splits = load_configured_splits(config.data)
                     states = starting_states([members[k] for k in todo], folder, settings)
                     loops_info(settings)  # trainer.backend=cpp without a build: an error now
             training = True  # from here on, errors are bugs

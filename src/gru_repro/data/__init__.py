@@ -3,8 +3,8 @@
 splits = load_splits("jsb", data_dir="data")          # DataSplits of (inputs, targets)
 batches = make_batches(splits.train, 8, shuffle=True, generator=g)   # list[Batch], (T, B, D)
 
-`LOADERS` and `load_splits` (registry.py) are imported on first use, so that importing the
-data types does not import every reader.
+`LOADERS`, `load_splits` and `load_configured_splits` (registry.py) are imported on first
+use, so that importing the data types does not import every reader.
 """
 
 from gru_repro.data.batching import Batch, collate, make_batches
@@ -33,13 +33,14 @@ __all__ = [
     "UnreadableFileError",
     "UnsafePickleError",
     "collate",
+    "load_configured_splits",
     "load_splits",
     "make_batches",
 ]
 
 
 def __getattr__(name: str):
-    if name in ("LOADERS", "load_splits"):
+    if name in ("LOADERS", "load_splits", "load_configured_splits"):
         from gru_repro.data import registry
 
         return getattr(registry, name)

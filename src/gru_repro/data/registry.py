@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +75,11 @@ def load_splits(
             f"it takes: {', '.join(sorted(allowed)) or 'none'}"
         )
     return spec.load(data_dir=data_dir, mirror=mirror, **spec.fixed, **{**spec.defaults, **options})
+
+
+def load_configured_splits(data_settings: Any) -> DataSplits:
+    """The splits a run's `data` config names (its composed dataclass: the data set's name,
+    `data_dir`, `mirror` and the set's own keys). An empty mirror (`DATA_MIRROR=`) means none."""
+    data = asdict(data_settings)
+    data["mirror"] = data["mirror"] or None
+    return load_splits(data.pop("name"), **data)
