@@ -88,8 +88,10 @@ reproduce-released-exact: install data ## The released code's training exactly (
 # no speed-up at the speech sizes (results/bench.md), and a single run (under an hour on a core,
 # results/speech_whole_cost.md) finishes within a working session where a population of 10 would not.
 SPEECH_WHOLE_RUNS = $(FULL_OUT)/speech_whole/runs
+# the experiments that root trains and reports (its protocol file lists the whole grid)
+SPEECH_WHOLE_ONLY = --only speech/a --only speech/b
 reproduce-speech-whole: install data ## [results/] Speech A and B on all of FSDD, continuing results/speech_whole/runs; reports in OUT/speech_whole (days of CPU on 2 cores; resumable)
-	$(PY) scripts/reproduce.py --protocol full --speech whole --only speech/a --only speech/b --no-population --skip-data --runs $(SPEECH_WHOLE_RUNS) --out $(OUT)/speech_whole $(REPRODUCE_FLAGS)
+	$(PY) scripts/reproduce.py --protocol full --speech whole $(SPEECH_WHOLE_ONLY) --no-population --skip-data --runs $(SPEECH_WHOLE_RUNS) --out $(OUT)/speech_whole $(REPRODUCE_FLAGS)
 
 reproduce-quick: install data ## Quick protocol on real data: trains into OUT/quick/runs, reports in OUT/quick (~10-15 min on 2 cores)
 	$(PY) scripts/reproduce.py --protocol quick --skip-data --runs $(OUT)/quick/runs --out $(OUT)/quick $(REPRODUCE_FLAGS)
@@ -102,7 +104,7 @@ reproduce-quick: install data ## Quick protocol on real data: trains into OUT/qu
 REPORTS_RELEASED = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set released --out $(FULL_OUT)/released $(REPORT_FLAGS)
 REPORTS_RELEASED_OPTIM = $(PY) scripts/make_reports.py --runs $(FULL_RUNS) --protocol full-released-optim --out $(FULL_OUT)/released_optim $(REPORT_FLAGS)
 # the speech search on all of FSDD, as far as it has got (marked incomplete until it finishes)
-REPORTS_SPEECH_WHOLE = if [ -f $(SPEECH_WHOLE_RUNS)/protocols/full.json ]; then $(PY) scripts/make_reports.py --runs $(SPEECH_WHOLE_RUNS) --only speech/a --only speech/b --allow-incomplete --out $(FULL_OUT)/speech_whole; fi
+REPORTS_SPEECH_WHOLE = if [ -f $(SPEECH_WHOLE_RUNS)/protocols/full.json ]; then $(PY) scripts/make_reports.py --runs $(SPEECH_WHOLE_RUNS) $(SPEECH_WHOLE_ONLY) --allow-incomplete --out $(FULL_OUT)/speech_whole; fi
 reports: install ## [results/] Rebuild results/, results/released/, results/released_optim/, results/speech_whole/, results/chain/ and results/fit.md (Table 2, Figure 3, LR search, README) from the committed runs
 	$(PY) scripts/make_reports.py --runs $(FULL_RUNS) --report-set full --out $(FULL_OUT) $(REPORT_FLAGS)
 	$(REPORTS_RELEASED)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import shlex
@@ -39,9 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from gru_repro.atomic import atomic_write_text
 from gru_repro.config.errors import CONFIG_ERRORS, one_line
-from gru_repro.provenance import machine_description, utc_now
 from gru_repro.reports.build import build_reports
 from gru_repro.reports.collect import IncompleteSweepError, collect_experiment, read_run
 from gru_repro.reports.protocol import (
@@ -53,9 +50,9 @@ from gru_repro.reports.protocol import (
     full_protocol,
     protocol_path,
     quick_protocol,
-    reproduce_log_path,
 )
 from gru_repro.reports.readme_section import project_readme_for
+from gru_repro.reports.reproduce_log import ReproduceLog
 from gru_repro.train import plan_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -192,18 +189,6 @@ def fetch_data(args, protocol: Protocol, started: float) -> bool:
     return subprocess.run(command, cwd=REPO_ROOT).returncode == 0
 
 
-def record_time(runs: Path, name: str, command: str, started_at: str, seconds: float) -> None:
-    """Add this invocation's wall time to <runs>/protocols/<name>.reproduce.json (the reports'
-    total time)."""
-    path = reproduce_log_path(runs, name)
-    entry = json.loads(path.read_text()) if path.is_file() else {"total_seconds": 0.0}
-    entry.setdefault("started", started_at)  # the first invocation's start
-    entry.update(command=command, machine=machine_description(), last_started=started_at)
-    entry["total_seconds"] = float(entry.get("total_seconds", 0.0)) + seconds
-    entry["invocations"] = int(entry.get("invocations", 0)) + 1
-    atomic_write_text(path, json.dumps(entry, indent=2) + "\n")
-
-
 def chosen_protocol(args) -> Protocol:
     """The protocol file given, else the quick or the full protocol from configs/experiment/."""
     if args.protocol_file:
@@ -321,7 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     started = time.monotonic()
-    started_at = utc_now()
     say(roots_line(args.runs, args.out), started)
     try:
         protocol = chosen_protocol(args)
@@ -354,22 +338,17 @@ def main(argv: list[str] | None = None) -> int:
         to_run = Protocol(protocol.name, plans, protocol.description)
     say(f"protocol {protocol.name}: {protocol.description}", started)
 
-    ok = args.skip_data or fetch_data(args, to_run, started)
-    if not ok:
-        say("data: fetch failed; fix it (see the message above) and rerun", started)
-        return 1
-    for plan in to_run.experiments:
-        ok = run_experiment(args, plan, started) and ok
+    command = shlex.join(["scripts/reproduce.py", *(argv or sys.argv[1:])])
+    with ReproduceLog(args.runs, protocol.name, command).beating():  # the reports' total time
+        ok = args.skip_data or fetch_data(args, to_run, started)
+        if not ok:
+            say("data: fetch failed; fix it (see the message above) and rerun", started)
+            return 1
+        for plan in to_run.experiments:
+            ok = run_experiment(args, plan, started) and ok
 
     say(f"reports -> {args.out}", started)
     readme = project_readme_for(args.out, REPO_ROOT)
-    record_time(
-        args.runs,
-        protocol.name,
-        shlex.join(["scripts/reproduce.py", *(argv or sys.argv[1:])]),
-        started_at,
-        time.monotonic() - started,
-    )
     try:
         build_reports(args.runs, args.out, protocol, allow_incomplete=False, project_readme=readme)
     except IncompleteSweepError as err:

@@ -9,6 +9,7 @@ the test covers a sweep killed at an arbitrary point and rerun.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from gru_repro.reports.protocol import ExperimentPlan, Protocol, protocol_path
+from gru_repro.reports.protocol import (
+    ExperimentPlan,
+    Protocol,
+    protocol_path,
+    reproduce_log_path,
+)
 
 pytestmark = pytest.mark.subprocess
 
@@ -103,8 +109,11 @@ def test_killed_and_rerun_sweep_ends_with_the_same_reports(tmp_path: Path) -> No
     killed = _reproduce(tmp_path, "killed", kill_at=5)
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "killed" / "results" / "table2.md").exists()
+    log_path = reproduce_log_path(tmp_path / "killed" / "runs", "test")
+    assert json.loads(log_path.read_text())["invocations"] == 1  # recorded before the kill
     rerun = _reproduce(tmp_path, "killed")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert json.loads(log_path.read_text())["invocations"] == 2
     assert _reports(tmp_path, "killed") == expected
 
     # A third run launches nothing: every phase reports all runs done.
