@@ -23,7 +23,9 @@ reads their metrics.json), resumes interrupted ones (checkpoints/last.pt), launc
 a phase that is already done, and protocols that differ in any setting share one runs root. A
 diverged run is a finished run; a sweep that fails (crash, kill) is reported and the script goes
 on with the other experiments, then exits 1.
-Reports are rebuilt at the end (scripts/make_reports.py does the same on its own).
+Reports are rebuilt at the end (scripts/make_reports.py does the same on its own). The wall
+time goes to <runs>/protocols/<name>.reproduce.json once a minute as the invocation runs
+(gru_repro.reports.reproduce_log), so a sweep ended by SIGKILL keeps the time it ran.
 """
 
 from __future__ import annotations
