@@ -78,7 +78,8 @@ def _dates_line(origins: list[RunOrigin], reproduce_log: dict) -> str:
     )
     if reproduce_log.get("started"):
         line += (
-            f"; scripts/reproduce.py first started on this runs folder {reproduce_log['started']}"
+            f"; scripts/reproduce.py's first recorded invocation on this runs folder "
+            f"{reproduce_log['started']}"
         )
         if reproduce_log.get("last_started"):
             line += f", last {reproduce_log['last_started']}"
@@ -103,9 +104,9 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
         f"- runs folder: `{_display_path(results.runs_root)}` ({len(runs)} runs read)",
         _dates_line(origins, log_),
         f"- last command on the runs folder: `{command}`"
-        + (f" ({invocations} invocation(s) in all)" if invocations else "")
+        + (f" ({invocations} invocation(s) recorded)" if invocations else "")
         + (f", on {log_['machine']}" if log_.get("machine") else ""),
-        "- total time (wall clock of scripts/reproduce.py, all invocations): "
+        "- total time (wall clock of the recorded scripts/reproduce.py invocations): "
         + (f"{total / 3600:.2f} h ({total:.0f} s)" if total is not None else "not recorded"),
         f"- compute (sum of the runs' wall_seconds, each population process once): "
         f"{compute / 3600:.2f} h ({compute:.0f} s)",
