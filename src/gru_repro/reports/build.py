@@ -113,7 +113,10 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
         f"- reports built {utc_now()} at code commit `{git_commit()}` on {machine_description()}",
     ]
     if results.missing:
-        lines.append(f"- **incomplete**: {len(results.missing)} run(s) missing or unfinished")
+        lines.append(
+            f"- **incomplete**: {len(results.missing)} run(s) missing or unfinished (seed reruns "
+            "counted at each unit's rate selected so far; none for a unit with no finished run)"
+        )
     lines += ["", "Where the runs were made:", "", *_origins_table(origins)]
     lines += ["", "Files:", ""] + [f"- [{name}]({name})" for name in written] + [""]
     return "\n".join(lines)
