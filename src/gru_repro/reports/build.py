@@ -115,7 +115,8 @@ def results_readme(results: SweepResults, written: list[str], reproduce_log: dic
     if results.missing:
         lines.append(
             f"- **incomplete**: {len(results.missing)} run(s) missing or unfinished (seed reruns "
-            "counted at each unit's rate selected so far; none for a unit with no finished run)"
+            "counted at each unit's rate selected so far; none while a unit has no finished, "
+            "non-diverged run)"
         )
     lines += ["", "Where the runs were made:", "", *_origins_table(origins)]
     lines += ["", "Files:", ""] + [f"- [{name}]({name})" for name in written] + [""]
