@@ -52,14 +52,14 @@ class ReproduceLog:
         self._lock = threading.Lock()  # the background thread and the caller both beat
 
     def _read(self) -> dict:
+        """The record so far; an unreadable one raises (a new one would overwrite its history)."""
         try:
             return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {"total_seconds": 0.0}  # none yet, or unreadable: start a new record
+        except FileNotFoundError:
+            return {"total_seconds": 0.0}  # the first invocation on this runs root
 
     def _write(self, entry: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(entry, indent=2) + "\n")
+        atomic_write_text(self.path, json.dumps(entry, indent=2) + "\n")  # creates protocols/
 
     def start(self) -> None:
         """Count this invocation (its command, machine and start) with no seconds yet."""
